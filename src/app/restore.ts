@@ -1,0 +1,248 @@
+/**
+ * restore, under the contract's "Restore safety": the ref is resolved (latest before any snapshot),
+ * a foreign archive is refused, the archive is verified before the database is touched, a run off
+ * a terminal without --yes is refused, a terminal asks twice, and a pre-restore snapshot of the
+ * current data is taken unless the database is empty or --no-snapshot is given.
+ */
+import { createHash } from 'node:crypto';
+import { type Readable, Transform, pipeline } from 'node:stream';
+import type { TargetConfig } from '../config/load.js';
+import type { ArchiveSource, RestorePlan } from '../core/driver.js';
+import { RefusedError, UsageError, VerificationError } from '../core/errors.js';
+import { type FileSet, type Manifest, type Unit, PRE_RESTORE_TAG } from '../core/manifest.js';
+import { type FileEntryRecord, restoreFileSet } from '../pipeline/files.js';
+import { checkArchive } from '../pipeline/verify.js';
+import { ZipReader } from '../pipeline/zipreader.js';
+import { acquireLock } from '../storage/lock.js';
+import { backupTarget } from './backup.js';
+import { type AppDeps, driverContext, getTarget, recordRun, withTimeout } from './deps.js';
+import { resolveRef } from './refs.js';
+
+export interface RestoreOptions {
+  ref: string;
+  only: string[] | undefined;
+  into: string | undefined;
+  dryRun: boolean;
+  snapshot: boolean;
+  yes: boolean;
+  force: boolean;
+  /** Can the operator be asked? (stdin is a terminal) */
+  interactive: boolean;
+  /** Ask the two questions; resolves true only when both are answered. */
+  confirm: (plan: RestorePlanSummary) => Promise<boolean>;
+}
+
+export interface RestorePlanSummary {
+  target: string;
+  id: string;
+  createdAt: string;
+  size: number;
+  database: string;
+  host: string | undefined;
+  units: Unit[];
+  files: { index: number; path: string }[];
+  /** Will a pre-restore snapshot be taken (if the database holds data)? */
+  snapshot: boolean;
+}
+
+export interface RestoreResult {
+  target: string;
+  id: string;
+  snapshot: string | null;
+  units: Unit[];
+  durationMs: number;
+  dryRun: boolean;
+  plan: RestorePlanSummary;
+}
+
+export async function restoreBackup(deps: AppDeps, targetName: string, options: RestoreOptions): Promise<RestoreResult> {
+  const started = deps.now();
+  const target = getTarget(deps, targetName);
+  let id: string | null = null;
+  try {
+    const result = await restoreInner(deps, target, options, started, (resolvedId) => (id = resolvedId));
+    if (!options.dryRun) await recordRun(deps, { command: 'restore', target: target.name, id, started, error: undefined });
+    return result;
+  } catch (error) {
+    await recordRun(deps, { command: 'restore', target: target.name, id, started, error });
+    throw error;
+  }
+}
+
+async function restoreInner(
+  deps: AppDeps,
+  target: TargetConfig,
+  options: RestoreOptions,
+  started: Date,
+  onId: (id: string) => void,
+): Promise<RestoreResult> {
+  const resolved = await resolveRef(deps, options.ref, target.name);
+  deps.progress.start(`checking ${resolved.file}`);
+  const checked = await checkArchive(resolved.file, resolved.sidecar, {
+    entries: resolved.sidecar === undefined,
+    onBytes: (n) => deps.progress.bytes(n),
+  }).finally(() => deps.progress.stop());
+  if (!checked.ok || !checked.manifest) {
+    throw new VerificationError(`${resolved.file}: ${checked.error}`, { hint: 'Nothing was restored. Pick another backup (backupkit list).' });
+  }
+  const manifest = checked.manifest;
+  onId(manifest.id);
+  refuseForeign(manifest, target, resolved.byPath, options.force);
+
+  const only = options.only ? resolveOnly(target, manifest, options.only) : undefined;
+  const driverOptions = options.into ? target.driver.withInto(target.options, options.into) : target.options;
+  const source = target.driver.describe(driverOptions);
+  const restoreFiles = !only && !options.into && manifest.parts.includes('files');
+  const plan: RestorePlanSummary = {
+    target: target.name,
+    id: manifest.id,
+    createdAt: manifest.createdAt,
+    size: resolved.sidecar?.archive.size ?? 0,
+    database: source.database ?? source.path ?? '(unknown)',
+    host: source.host,
+    units: only ? manifest.units.filter((u) => only.includes(u.name)) : manifest.units,
+    files: restoreFiles ? manifest.fileSets.map((f) => ({ index: f.index, path: target.files[f.index] ?? f.path })) : [],
+    snapshot: options.snapshot,
+  };
+  const result = (snapshot: string | null, dryRun: boolean): RestoreResult => ({
+    target: target.name,
+    id: manifest.id,
+    snapshot,
+    units: plan.units,
+    durationMs: deps.now().getTime() - started.getTime(),
+    dryRun,
+    plan,
+  });
+  if (options.dryRun) return result(null, true);
+
+  if (!options.yes) {
+    if (!options.interactive) {
+      throw new RefusedError(`refusing to restore ${plan.database} without confirmation: stdin is not a terminal`, {
+        hint: 'Pass --yes to restore from a script, or --dry-run to see the plan.',
+      });
+    }
+    if (!(await options.confirm(plan))) throw new RefusedError('restore not confirmed; nothing was changed');
+  }
+
+  await target.driver.checkTools?.(driverContext(deps, target, deps.signal, manifest.id), driverOptions, 'restore');
+  await deps.storage.ensure();
+  const lock = await acquireLock(deps.storage.root, target.name, 'restore', deps.now());
+  try {
+    let snapshot: string | null = null;
+    if (options.snapshot) {
+      const ctx = driverContext(deps, target, deps.signal, manifest.id);
+      const empty = manifest.parts.includes('db') ? await target.driver.isEmpty(ctx, driverOptions) : false;
+      if (!empty) {
+        deps.log.info(`taking a pre-restore snapshot of ${plan.database}`);
+        const taken = await backupTarget(deps, target, {
+          parts: restoreFiles ? manifest.parts : ['db'],
+          tags: [PRE_RESTORE_TAG],
+          note: `before restoring ${manifest.id}`,
+          lock: false,
+          driverOptions,
+        });
+        snapshot = taken.id;
+        deps.log.info({ snapshot }, `pre-restore snapshot ${snapshot} taken`);
+      } else {
+        deps.log.info(`${plan.database} is empty: no pre-restore snapshot needed`);
+      }
+    }
+    await applyRestore(deps, target, resolved.file, manifest, driverOptions, { only, into: options.into, units: manifest.units }, restoreFiles);
+    return result(snapshot, false);
+  } finally {
+    await lock.release();
+  }
+}
+
+function refuseForeign(manifest: Manifest, target: TargetConfig, byPath: boolean, force: boolean): void {
+  if (manifest.driver !== target.driver.name) {
+    throw new UsageError(`archive ${manifest.id} was made by the ${manifest.driver} driver; target ${target.name} uses ${target.driver.name}`, {
+      hint: 'Restore it into a target of the same driver.',
+    });
+  }
+  if (manifest.target !== target.name && !(byPath && force)) {
+    throw new UsageError(`archive ${manifest.id} belongs to target ${manifest.target}, not ${target.name}`, {
+      hint: byPath ? 'Pass --force to restore it into this target anyway.' : 'Give the archive by path with --force to restore it into this target anyway.',
+    });
+  }
+}
+
+function resolveOnly(target: TargetConfig, manifest: Manifest, names: string[]): string[] {
+  const match = target.driver.matchesUnit ?? ((name: string, unit: Unit) => name === unit.name);
+  return names.map((name) => {
+    const unit = manifest.units.find((u) => match(name, u));
+    if (!unit) {
+      throw new UsageError(`--only: ${manifest.id} holds no unit "${name}"`, {
+        hint: `It holds: ${manifest.units.map((u) => u.name).join(', ') || '(no units)'}`,
+      });
+    }
+    return unit.name;
+  });
+}
+
+/** Stream the archive's entries into the driver (and the file sets back to their folders). */
+async function applyRestore(
+  deps: AppDeps,
+  target: TargetConfig,
+  file: string,
+  manifest: Manifest,
+  driverOptions: Record<string, unknown>,
+  plan: RestorePlan,
+  restoreFiles: boolean,
+): Promise<void> {
+  const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `restore of ${target.name}`);
+  const reader = await ZipReader.open(file);
+  try {
+    if (manifest.parts.includes('db')) {
+      deps.progress.start(`${target.name}: restoring ${manifest.id}`);
+      const archive: ArchiveSource = {
+        entries: manifest.entries.filter((e) => e.path.startsWith('db/')),
+        open: async (path) => {
+          const entry = manifest.entries.find((e) => e.path === path);
+          if (!entry) throw new VerificationError(`${manifest.id}: no entry ${path}`);
+          return checkedStream(await reader.open(path), entry.sha256, path, (n) => deps.progress.bytes(n));
+        },
+      };
+      await target.driver.restore(driverContext(deps, target, signal, manifest.id), driverOptions, archive, plan);
+      deps.progress.stop();
+    }
+    if (restoreFiles) {
+      for (const fileSet of manifest.fileSets) await restoreOneFileSet(deps, target, reader, manifest, fileSet);
+    }
+  } catch (error) {
+    throw signal.aborted ? signal.reason : error;
+  } finally {
+    deps.progress.stop();
+    reader.close();
+    dispose();
+  }
+}
+
+async function restoreOneFileSet(deps: AppDeps, target: TargetConfig, reader: ZipReader, manifest: Manifest, fileSet: FileSet): Promise<void> {
+  const dest = target.files[fileSet.index];
+  if (!dest) {
+    deps.log.warn(`files/${fileSet.index}/ (${fileSet.path}) has no "files" entry in the config any more; not restored`);
+    return;
+  }
+  deps.progress.start(`${target.name}: restoring files to ${dest}`);
+  const entries = manifest.entries.filter((e) => e.path.startsWith(`files/${fileSet.index}/`)) as FileEntryRecord[];
+  const count = await restoreFileSet(reader, fileSet, entries, dest, (n) => deps.progress.bytes(n));
+  deps.log.info(`${count} file(s) restored to ${dest}`);
+}
+
+/** Hash an entry as it streams to the restore tool; a mismatch fails the stream (and the tool). */
+function checkedStream(source: Readable, sha256: string, path: string, onBytes: (n: number) => void): Readable {
+  const hash = createHash('sha256');
+  const check = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      onBytes(chunk.length);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      callback(hash.digest('hex') === sha256 ? null : new VerificationError(`${path}: checksum mismatch while restoring`));
+    },
+  });
+  pipeline(source, check, () => undefined);
+  return check;
+}

@@ -1,0 +1,85 @@
+/** Everything a subcommand needs, built from the global options: config, logger, deps, output. */
+import os from 'node:os';
+import type { Command } from 'commander';
+import type { AppDeps } from '../app/deps.js';
+import { loadConfig } from '../config/load.js';
+import { redact } from '../config/secrets.js';
+import type { Logger } from '../core/driver.js';
+import { createLogger } from './logger.js';
+import { createProgress } from './progress.js';
+
+export interface GlobalOptions {
+  config?: string;
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  logFormat?: 'pretty' | 'json';
+  progress: boolean;
+  yes?: boolean;
+}
+
+export interface Io {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  signal: AbortSignal;
+  now: () => Date;
+  version: string;
+  /** Secrets known so far (filled from the config), scrubbed from every line printed. */
+  secrets: Set<string>;
+}
+
+export interface CliContext {
+  deps: AppDeps;
+  globals: GlobalOptions;
+  io: Io;
+  log: Logger;
+  /** Print the command's result: the JSON document with --json, else the text. */
+  print(json: unknown, text: () => string): void;
+}
+
+export function globalsOf(command: Command): GlobalOptions {
+  return command.optsWithGlobals<GlobalOptions>();
+}
+
+export type RunAction = (command: Command, action: (ctx: CliContext) => Promise<number>) => Promise<void>;
+
+export async function createContext(command: Command, io: Io): Promise<CliContext> {
+  const globals = globalsOf(command);
+  const log = await createLogger({
+    level: globals.quiet ? 'error' : globals.verbose ? 'debug' : 'info',
+    format: globals.logFormat ?? (io.stderr.isTTY ? 'pretty' : 'json'),
+    stderr: io.stderr,
+    secrets: io.secrets,
+  });
+  const { createDriverRegistry } = await import('../drivers/registry.js');
+  const config = await loadConfig({ file: globals.config, cwd: io.cwd, env: io.env, drivers: createDriverRegistry() });
+  for (const secret of config.secrets) io.secrets.add(secret);
+  const [{ LocalStorage }, { createRunner }] = await Promise.all([import('../storage/local.js'), import('../drivers/spawn.js')]);
+  const progressOn = globals.progress && !globals.quiet && Boolean(io.stderr.isTTY) && !io.env.CI;
+  const deps: AppDeps = {
+    config,
+    storage: new LocalStorage(config.storagePath),
+    runner: createRunner(log, (text) => redact(text, io.secrets)),
+    log,
+    now: io.now,
+    env: io.env,
+    signal: io.signal,
+    progress: await createProgress(progressOn, io.stderr),
+    host: os.hostname(),
+    version: io.version,
+  };
+  return {
+    deps,
+    globals,
+    io,
+    log,
+    print(json, text) {
+      const out = globals.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`;
+      io.stdout.write(redact(out, io.secrets));
+    },
+  };
+}

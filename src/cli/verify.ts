@@ -1,0 +1,30 @@
+/** verify [refs...]: check archives; exit 3 if any fails. */
+import type { Command } from 'commander';
+import { ExitCode } from '../core/errors.js';
+import type { RunAction } from './context.js';
+
+export function registerVerify(program: Command, run: RunAction): void {
+  program
+    .command('verify')
+    .description('check archives against their checksums (every backup when no refs are given)')
+    .argument('[refs...]', 'backup ids, "latest" (with --target), or archive paths')
+    .option('--target <name>', 'only this target\'s backups')
+    .option('--deep', 'also test-restore into a scratch database (not available yet)')
+    .action((refs: string[], flags: { target?: string; deep?: boolean }, command: Command) =>
+      run(command, async (ctx) => {
+        if (flags.deep) {
+          const { UsageError } = await import('../core/errors.js');
+          throw new UsageError('--deep is not available yet', { hint: 'Run verify without --deep; it checks every checksum.' });
+        }
+        if (flags.target) (await import('../app/deps.js')).getTarget(ctx.deps, flags.target);
+        const { verifyBackups } = await import('../app/verify.js');
+        const results = await verifyBackups(ctx.deps, refs, { target: flags.target });
+        ctx.print({ results }, () =>
+          results.length === 0
+            ? `no backups to verify in ${ctx.deps.storage.root}`
+            : results.map((r) => (r.ok ? `✔ ${r.id}  ok (${r.checks.join(', ')})` : `✖ ${r.id}  ${r.error}`)).join('\n'),
+        );
+        return results.every((r) => r.ok) ? ExitCode.ok : ExitCode.verification;
+      }),
+    );
+}

@@ -1,0 +1,33 @@
+/**
+ * `${VAR}` and `${VAR:-default}` in any string of the config, filled from the environment before
+ * validation. An unset variable without a default is a problem that names the variable and the key.
+ */
+import { formatPath } from './paths.js';
+
+const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+export function interpolate(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+  path: (string | number)[] = [],
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(REFERENCE, (whole, name: string, fallback: string | undefined) => {
+      const set = env[name];
+      if (set !== undefined && set !== '') return set;
+      if (fallback !== undefined) return fallback;
+      problems.push(
+        `${formatPath(path)}: environment variable ${name} is not set (set it, or write \${${name}:-default} to give a default)`,
+      );
+      return whole;
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => interpolate(item, env, problems, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[key] = interpolate(item, env, problems, [...path, key]);
+    return out;
+  }
+  return value;
+}

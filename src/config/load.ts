@@ -1,0 +1,191 @@
+/**
+ * Finding, loading and validating the config (contract: "Config"). The result is fully typed and
+ * resolved: env references filled, durations in milliseconds, paths absolute against the config
+ * file's folder. Every problem is a ConfigError (exit 2) naming the file and the key path.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { cosmiconfig } from 'cosmiconfig';
+import type { z } from 'zod';
+import type { Driver, DriverRegistry } from '../core/driver.js';
+import { parseDuration } from '../core/duration.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
+import { TARGET_NAME } from '../core/ids.js';
+import { suggest } from '../core/suggest.js';
+import { interpolate } from './interpolate.js';
+import { formatPath } from './paths.js';
+import { type RetentionRules, commonTargetShape, topLevelSchema } from './schema.js';
+import { collectSecrets } from './secrets.js';
+import { describeIssues } from './validate.js';
+
+export interface TargetConfig {
+  name: string;
+  driver: Driver;
+  /** The driver's own options, validated by its schema, paths resolved. */
+  options: Record<string, unknown>;
+  files: string[];
+  timeoutMs: number;
+  compressionLevel: number;
+  retention: RetentionRules | undefined;
+  bin: string | undefined;
+}
+
+export interface Config {
+  file: string;
+  dir: string;
+  storagePath: string;
+  targets: Map<string, TargetConfig>;
+  /** Every secret value in the config, for redaction. */
+  secrets: Set<string>;
+}
+
+export const DEFAULT_TIMEOUT_MS = 60 * 60 * 1000;
+const DEFAULT_COMPRESSION_LEVEL = 6;
+
+export interface LoadOptions {
+  /** `-c <file>`; without it, a cosmiconfig search from `cwd`. */
+  file: string | undefined;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  drivers: DriverRegistry;
+}
+
+export async function loadConfig(options: LoadOptions): Promise<Config> {
+  const explorer = cosmiconfig('backupkit', {
+    searchStrategy: 'global',
+    searchPlaces: [
+      'package.json',
+      'backupkit.config.json',
+      'backupkit.config.yaml',
+      'backupkit.config.yml',
+      'backupkit.config.js',
+      'backupkit.config.mjs',
+      'backupkit.config.cjs',
+      '.backupkitrc',
+      '.backupkitrc.json',
+      '.backupkitrc.yaml',
+    ],
+    stopDir: options.cwd,
+  });
+  let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
+  if (options.file) {
+    const file = path.resolve(options.cwd, options.file);
+    if (!existsSync(file)) {
+      throw new ConfigError(file, ['the config file does not exist'], {
+        hint: 'Check the path given to -c/--config.',
+      });
+    }
+    try {
+      found = await explorer.load(file);
+    } catch (error) {
+      throw new ConfigError(file, [`cannot be read: ${firstLine(errorMessage(error))}`], { cause: error });
+    }
+  } else {
+    try {
+      found = await explorer.search(options.cwd);
+    } catch (error) {
+      throw new ConfigError(undefined, [`the config file cannot be read: ${firstLine(errorMessage(error))}`], {
+        cause: error,
+      });
+    }
+    if (!found) {
+      throw new ConfigError(undefined, [`no config file found in ${options.cwd}`], {
+        hint: 'Create backupkit.config.json (see backupkit.config.example.json), or pass -c <file>.',
+      });
+    }
+  }
+  if (!found || found.isEmpty || found.config === undefined || found.config === null) {
+    throw new ConfigError(found?.filepath, ['the config file is empty']);
+  }
+  return resolveConfig(found.config, found.filepath, options);
+}
+
+export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOptions, 'file' | 'cwd'>): Config {
+  const dir = path.dirname(file);
+  const problems: string[] = [];
+  const filled = interpolate(raw, options.env, problems);
+  if (problems.length > 0) throw new ConfigError(file, problems);
+
+  const top = topLevelSchema.safeParse(filled);
+  if (!top.success) throw new ConfigError(file, describeIssues(topLevelSchema, top.error.issues));
+  const { storage, defaults, targets: rawTargets } = top.data;
+
+  const targets = new Map<string, TargetConfig>();
+  for (const [name, rawTarget] of Object.entries(rawTargets)) {
+    const target = resolveTarget(name, rawTarget, dir, options.drivers, problems, {
+      timeout: defaults?.timeout,
+      compressionLevel: defaults?.compression?.level,
+      retention: defaults?.retention,
+    });
+    if (target) targets.set(name, target);
+  }
+  if (problems.length > 0) throw new ConfigError(file, problems);
+
+  return {
+    file,
+    dir,
+    storagePath: path.resolve(dir, storage?.path ?? './backups'),
+    targets,
+    secrets: collectSecrets(filled),
+  };
+}
+
+function resolveTarget(
+  name: string,
+  raw: Record<string, unknown>,
+  dir: string,
+  drivers: DriverRegistry,
+  problems: string[],
+  defaults: { timeout: string | number | undefined; compressionLevel: number | undefined; retention: RetentionRules | undefined },
+): TargetConfig | undefined {
+  const at = (...keys: (string | number)[]) => formatPath(['targets', name, ...keys]);
+  if (!TARGET_NAME.test(name)) {
+    problems.push(`${at()}: invalid target name; use letters, digits, "_" and "-" (up to 64, starting with a letter or digit)`);
+    return undefined;
+  }
+  const driverName = raw.driver;
+  if (typeof driverName !== 'string') {
+    problems.push(`${at('driver')}: required; one of: ${drivers.names().join(', ')}`);
+    return undefined;
+  }
+  const driver = drivers.get(driverName);
+  if (!driver) {
+    const hint = suggest(driverName, drivers.names());
+    problems.push(
+      `${at('driver')}: unknown driver "${driverName}"${hint ? ` (did you mean "${hint}"?)` : ''}; known drivers: ${drivers.names().join(', ')}`,
+    );
+    return undefined;
+  }
+  const schema = driver.optionsSchema.extend(commonTargetShape).strict();
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));
+    return undefined;
+  }
+  const { driver: _driver, files, timeout, compression, retention, bin, ...options } = parsed.data as Record<string, unknown> & {
+    files?: string[];
+    timeout?: string | number;
+    compression?: { level?: number };
+    retention?: RetentionRules;
+    bin?: string;
+  };
+  for (const problem of driver.check?.(options) ?? []) problems.push(`${at()}.${problem}`);
+  for (const key of driver.pathKeys) {
+    const value = options[key];
+    if (typeof value === 'string') options[key] = path.resolve(dir, value);
+  }
+  return {
+    name,
+    driver,
+    options,
+    files: (files ?? []).map((f) => path.resolve(dir, f)),
+    timeoutMs: parseDuration(timeout ?? defaults.timeout ?? DEFAULT_TIMEOUT_MS / 1000)!,
+    compressionLevel: compression?.level ?? defaults.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
+    retention: retention ?? defaults.retention,
+    bin: bin === undefined ? undefined : path.resolve(dir, bin),
+  };
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? text;
+}

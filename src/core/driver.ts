@@ -1,0 +1,112 @@
+/**
+ * The driver interface every adapter implements (pg_dump, sqlite, and later mongodump, mongo-json,
+ * django-dumpdata, mysqldump). A driver turns a database into one or more archive entries under
+ * `db/`, and such entries back into a database. It never sees the zip, the storage or the CLI:
+ * the app layer hands it a sink to stream into and a source to stream from.
+ */
+import type { Readable } from 'node:stream';
+import type { z } from 'zod';
+import type { EntryRecord, Source, ToolInfo, Unit } from './manifest.js';
+
+export type LogFn = (objOrMessage: object | string, message?: string) => void;
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
+
+/** A command line as data: built by pure functions, run by a ProcessRunner. No shell, ever. */
+export interface CommandSpec {
+  command: string;
+  args: string[];
+  /** Added to the inherited environment; secrets travel here, never in args. */
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+}
+
+export interface RunningCommand {
+  stdout: Readable;
+  /** Resolves when the process exits 0; rejects with ToolFailedError, or the abort reason. */
+  done: Promise<void>;
+  /** Stop the process group (SIGTERM, then SIGKILL); `done` then rejects with `reason`. */
+  kill(reason?: unknown): void;
+}
+
+export interface ProcessRunner {
+  /** Start a process whose stdout is streamed; stdin is fed from `stdin` when given. */
+  start(spec: CommandSpec, options: { signal: AbortSignal; stdin?: Readable | string }): RunningCommand;
+  /** Run a process to completion and collect its (small) output. */
+  run(spec: CommandSpec, options: { signal: AbortSignal; stdin?: Readable | string }): Promise<{ stdout: string; stderr: string }>;
+}
+
+export interface DriverContext {
+  target: string;
+  signal: AbortSignal;
+  log: Logger;
+  runner: ProcessRunner;
+  env: NodeJS.ProcessEnv;
+  /** The target's `bin` folder, searched for tools before PATH. */
+  bin: string | undefined;
+  /**
+   * A path for a temporary file that cannot be avoided, inside the storage folder and named so
+   * that a later run removes it if this one dies. The caller removes it when done.
+   */
+  tempPath(name: string): string;
+}
+
+export interface EntrySink {
+  /**
+   * Stream one entry into the archive as `path` (under `db/`). Resolves once the entry is written,
+   * with its size and SHA-256. `compressed` entries are stored as they are, others are deflated.
+   */
+  add(path: string, stream: Readable, options: { compressed: boolean }): Promise<EntryRecord>;
+}
+
+export interface ArchiveSource {
+  /** The entries the manifest lists, already verified against their checksums. */
+  entries: EntryRecord[];
+  open(path: string): Promise<Readable>;
+}
+
+export interface DumpResult {
+  units: Unit[];
+  tool: ToolInfo | null;
+}
+
+export interface RestorePlan {
+  /** Unit names (as the manifest lists them) to restore; undefined restores everything. */
+  only: string[] | undefined;
+  /** Set when restoring into another database than the target's; create it when missing. */
+  into: string | undefined;
+  /** The units the archive holds, from its manifest. */
+  units: Unit[];
+}
+
+export interface Driver<Options = any> {
+  readonly name: string;
+  /** The driver's own config keys; the common ones (driver, files, timeout, ...) are added by config/. */
+  readonly optionsSchema: z.ZodObject<z.ZodRawShape>;
+  /** Option keys holding filesystem paths, resolved against the config file's folder. */
+  readonly pathKeys: readonly string[];
+  /** Where the data lives, for manifests and confirmations. No secrets. */
+  describe(options: Options): Source;
+  /** The same options aimed at another database (or file), for `restore --into`. */
+  withInto(options: Options, into: string): Options;
+  dump(ctx: DriverContext, options: Options, sink: EntrySink): Promise<DumpResult>;
+  restore(ctx: DriverContext, options: Options, archive: ArchiveSource, plan: RestorePlan): Promise<void>;
+  /** True when there is nothing to lose: no database, no tables, or the `emptyCheck` unit is empty. */
+  isEmpty(ctx: DriverContext, options: Options): Promise<boolean>;
+  /** Does an operator's `--only` name denote this unit? Defaults to an exact match. */
+  matchesUnit?(name: string, unit: Unit): boolean;
+  /** Problems the schema cannot express (e.g. "url or database"), as `key: what is wrong`. */
+  check?(options: Options): string[];
+  /** Check the tools exist before anything else happens; throws ToolMissingError. */
+  checkTools?(ctx: DriverContext, options: Options, purpose: 'dump' | 'restore'): Promise<void>;
+}
+
+/** Drivers by name. Built in main and passed down; an unknown or duplicate name is an error. */
+export interface DriverRegistry {
+  get(name: string): Driver | undefined;
+  names(): string[];
+}

@@ -1,0 +1,140 @@
+/**
+ * The archive manifest (`manifest.json`, the archive's last entry), its sidecar (`<id>.json` beside
+ * the archive) and the backup record that `backup --json` and `list --json` print.
+ */
+
+export const ARCHIVE_FORMAT = 'backupkit-archive/1';
+export const MANIFEST_ENTRY = 'manifest.json';
+
+export type Part = 'db' | 'files';
+
+export interface Unit {
+  /** As `--only` takes it: `public.orders`, `users`, `shop.Order`. */
+  name: string;
+  kind: string;
+  count: number | null;
+}
+
+export interface EntryRecord {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface ToolInfo {
+  name: string;
+  version: string;
+}
+
+/** Where the data came from. Never holds a secret. */
+export interface Source {
+  database?: string;
+  host?: string;
+  port?: number;
+  path?: string;
+}
+
+/** One `files` entry of the target, stored under `files/<index>/`. */
+export interface FileSet {
+  index: number;
+  /** The path as resolved at backup time. */
+  path: string;
+  type: 'dir' | 'file';
+  count: number;
+  bytes: number;
+}
+
+export interface Manifest {
+  format: typeof ARCHIVE_FORMAT;
+  id: string;
+  target: string;
+  driver: string;
+  createdAt: string;
+  finishedAt: string;
+  durationMs: number;
+  backupkitVersion: string;
+  host: string;
+  tool: ToolInfo | null;
+  source: Source;
+  parts: Part[];
+  units: Unit[];
+  fileSets: FileSet[];
+  entries: EntryRecord[];
+  tags: string[];
+  note: string | null;
+}
+
+export interface ArchiveInfo {
+  file: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Sidecar extends Manifest {
+  archive: ArchiveInfo;
+}
+
+export interface BackupRecord {
+  id: string;
+  target: string;
+  driver: string;
+  createdAt: string;
+  durationMs: number;
+  file: string;
+  size: number;
+  sha256: string;
+  units: number;
+  files: number;
+  encrypted: boolean;
+  tags: string[];
+  note: string | null;
+}
+
+export const PRE_RESTORE_TAG = 'pre-restore';
+
+export function toRecord(sidecar: Sidecar): BackupRecord {
+  return {
+    id: sidecar.id,
+    target: sidecar.target,
+    driver: sidecar.driver,
+    createdAt: sidecar.createdAt,
+    durationMs: sidecar.durationMs,
+    file: sidecar.archive.file,
+    size: sidecar.archive.size,
+    sha256: sidecar.archive.sha256,
+    units: sidecar.units.length,
+    files: sidecar.entries.filter((e) => e.path.startsWith('files/') && !e.path.endsWith('/')).length,
+    encrypted: false,
+    tags: sidecar.tags,
+    note: sidecar.note,
+  };
+}
+
+/** Newest first; ties broken by id so that `_2` sorts above its base id. */
+export function newestFirst(a: { createdAt: string; id: string }, b: { createdAt: string; id: string }): number {
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  return compareIds(b.id, a.id);
+}
+
+function compareIds(a: string, b: string): number {
+  const suffix = (id: string) => Number(/_(\d+)$/.exec(id.replace(/_\d{8}_\d{6}/, ''))?.[1] ?? 1);
+  const baseA = a.replace(/_\d+$/, '');
+  const baseB = b.replace(/_\d+$/, '');
+  if (baseA !== baseB) return baseA < baseB ? -1 : 1;
+  return suffix(a) - suffix(b);
+}
+
+/** Is this a plausible sidecar? Used to skip foreign or damaged JSON files in the storage folder. */
+export function isSidecar(value: unknown): value is Sidecar {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Partial<Sidecar>;
+  return (
+    v.format === ARCHIVE_FORMAT &&
+    typeof v.id === 'string' &&
+    typeof v.target === 'string' &&
+    typeof v.createdAt === 'string' &&
+    Array.isArray(v.entries) &&
+    typeof v.archive === 'object' &&
+    v.archive !== null
+  );
+}

@@ -1,0 +1,16 @@
+/** The driver registry, built in main. A duplicate name is a programming error caught at start. */
+import type { Driver, DriverRegistry } from '../core/driver.js';
+import { pgDumpDriver } from './pgdump.js';
+import { sqliteDriver } from './sqlite.js';
+
+export function createDriverRegistry(drivers: Driver[] = [pgDumpDriver, sqliteDriver]): DriverRegistry {
+  const byName = new Map<string, Driver>();
+  for (const driver of drivers) {
+    if (byName.has(driver.name)) throw new Error(`duplicate driver name: ${driver.name}`);
+    byName.set(driver.name, driver);
+  }
+  return {
+    get: (name) => byName.get(name),
+    names: () => [...byName.keys()].sort(),
+  };
+}

@@ -1,0 +1,34 @@
+/** Streaming a tool's stdout into an archive entry, and an archive entry into a tool's stdin. */
+import type { Readable } from 'node:stream';
+import type { CommandSpec, DriverContext, EntrySink } from '../core/driver.js';
+import type { EntryRecord } from '../core/manifest.js';
+
+/** Run `spec` and stream its stdout into `entry`; a failure on either side stops both. */
+export async function dumpCommand(
+  ctx: DriverContext,
+  spec: CommandSpec,
+  sink: EntrySink,
+  entry: string,
+  options: { compressed: boolean },
+): Promise<EntryRecord> {
+  const proc = ctx.runner.start(spec, { signal: ctx.signal });
+  let record: EntryRecord;
+  try {
+    record = await sink.add(entry, proc.stdout, options);
+  } catch (error) {
+    proc.kill(error);
+    await proc.done.catch(() => undefined);
+    throw error;
+  }
+  await proc.done;
+  return record;
+}
+
+/** Run `spec` with `input` on its stdin; resolves when it exits 0. */
+export async function restoreCommand(ctx: DriverContext, spec: CommandSpec, input: Readable): Promise<void> {
+  const proc = ctx.runner.start(spec, { signal: ctx.signal, stdin: input });
+  proc.stdout.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) ctx.log.debug(line);
+  });
+  await proc.done;
+}

@@ -1,0 +1,34 @@
+/** Finding a driver's tools: the target's `bin` folder first, then PATH. */
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import type { DriverContext } from '../core/driver.js';
+import { ToolMissingError } from '../core/errors.js';
+
+export function findTool(name: string, bin: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const dirs = [...(bin ? [bin] : []), ...(env.PATH ?? '').split(path.delimiter).filter(Boolean)];
+  for (const dir of dirs) {
+    const candidate = path.join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** The tool's path, or a ToolMissingError naming where it looked and how to install it. */
+export function requireTool(ctx: Pick<DriverContext, 'bin' | 'env'>, name: string, installHint: string): string {
+  const found = findTool(name, ctx.bin, ctx.env);
+  if (found) return found;
+  throw new ToolMissingError(`${name} not found ${ctx.bin ? `in ${ctx.bin} or ` : 'in '}PATH`, {
+    hint: `${installHint}\nOr set the target's "bin" option to the folder that holds it.`,
+  });
+}
+
+/** The first line of `<tool> --version`, e.g. "pg_dump (PostgreSQL) 15.18". */
+export async function toolVersion(ctx: DriverContext, tool: string): Promise<string> {
+  const { stdout } = await ctx.runner.run({ command: tool, args: ['--version'] }, { signal: ctx.signal });
+  return (stdout.split('\n')[0] ?? '').trim();
+}

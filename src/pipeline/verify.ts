@@ -1,0 +1,110 @@
+/**
+ * Checking an archive against its sidecar and its own manifest:
+ *   archive    the file exists, its size and SHA-256 match the sidecar
+ *   manifest   the zip opens, manifest.json matches the sidecar, every listed entry is present,
+ *              nothing unlisted is there, and no entry would land outside its folder
+ *   checksums  every entry's size and SHA-256 match the manifest (reads every entry)
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { errorMessage } from '../core/errors.js';
+import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar } from '../core/manifest.js';
+import { formatBytes } from '../core/format.js';
+import { unsafeFileEntries } from './files.js';
+import { hashStream } from './hash.js';
+import { ZipReader } from './zipreader.js';
+
+export type CheckName = 'archive' | 'checksums' | 'manifest';
+
+export interface CheckResult {
+  ok: boolean;
+  checks: CheckName[];
+  error: string | null;
+  manifest: Manifest | undefined;
+}
+
+export interface CheckOptions {
+  /** Hash every entry too (verify); restore hashes them as it streams instead. */
+  entries: boolean;
+  onBytes?: (n: number) => void;
+}
+
+export async function checkArchive(file: string, sidecar: Sidecar | undefined, options: CheckOptions): Promise<CheckResult> {
+  const checks: CheckName[] = [];
+  const fail = (error: string, manifest?: Manifest): CheckResult => ({ ok: false, checks, error, manifest });
+
+  if (sidecar) {
+    const size = await stat(file).then((s) => s.size, () => undefined);
+    if (size === undefined) return fail(`archive ${file} is missing`);
+    if (size !== sidecar.archive.size) {
+      return fail(`archive is ${size < sidecar.archive.size ? 'truncated' : 'larger than recorded'}: ${formatBytes(size)}, expected ${formatBytes(sidecar.archive.size)}`);
+    }
+    const { sha256 } = await hashStream(createReadStream(file, { highWaterMark: 1 << 20 }), options.onBytes);
+    if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
+    checks.push('archive');
+  }
+
+  let reader: ZipReader;
+  try {
+    reader = await ZipReader.open(file);
+  } catch (error) {
+    return fail(errorMessage(error));
+  }
+  try {
+    let manifest: Manifest;
+    try {
+      manifest = JSON.parse(await reader.readText(MANIFEST_ENTRY)) as Manifest;
+    } catch (error) {
+      return fail(`manifest.json cannot be read: ${errorMessage(error)}`);
+    }
+    if (manifest.format !== ARCHIVE_FORMAT) return fail(`unknown archive format ${JSON.stringify(manifest.format)}`);
+    if (sidecar) {
+      const { archive: _archive, ...fromSidecar } = sidecar;
+      if (canonical(fromSidecar) !== canonical(manifest)) return fail('manifest.json inside the archive does not match the sidecar', manifest);
+    }
+    const symlinks = new Map<string, string>();
+    for (const entry of reader.entries.values()) {
+      if (entry.type === 'symlink') symlinks.set(entry.name, await reader.readText(entry.name));
+    }
+    const unsafe = unsafeFileEntries(reader.entries.values(), symlinks);
+    if (unsafe.length > 0) return fail(`unsafe entries: ${unsafe.join('; ')}`, manifest);
+    const listed = new Set(manifest.entries.map((e) => e.path));
+    for (const entry of manifest.entries) {
+      const zipEntry = reader.entries.get(entry.path);
+      if (!zipEntry) return fail(`entry ${entry.path} is missing from the archive`, manifest);
+      if (zipEntry.size !== entry.size) return fail(`entry ${entry.path}: size ${zipEntry.size}, expected ${entry.size}`, manifest);
+    }
+    for (const entry of reader.entries.values()) {
+      if (entry.type !== 'directory' && entry.name !== MANIFEST_ENTRY && !listed.has(entry.name)) {
+        return fail(`entry ${entry.name} is in the archive but not in its manifest`, manifest);
+      }
+    }
+    checks.push('manifest');
+
+    if (options.entries) {
+      for (const entry of manifest.entries) {
+        let sha256: string;
+        try {
+          ({ sha256 } = await hashStream(await reader.open(entry.path), options.onBytes));
+        } catch (error) {
+          return fail(`entry ${entry.path} cannot be read: ${errorMessage(error)}`, manifest);
+        }
+        if (sha256 !== entry.sha256) return fail(`entry ${entry.path}: checksum mismatch`, manifest);
+      }
+      checks.push('checksums');
+    }
+    checks.sort();
+    return { ok: true, checks, error: null, manifest };
+  } finally {
+    reader.close();
+  }
+}
+
+/** JSON with sorted keys, for comparing documents whatever their key order. */
+export function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
