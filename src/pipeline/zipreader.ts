@@ -55,7 +55,11 @@ export class ZipReader {
       });
     } catch (error) {
       zip.close();
-      throw new VerificationError(`${file}: damaged zip archive (${errorMessage(error)})`, { cause: error });
+      const message = errorMessage(error);
+      if (/invalid relative path|absolute path|invalid characters/.test(message)) {
+        throw new VerificationError(`${file}: unsafe entry name, it would land outside its folder (${message})`, { cause: error });
+      }
+      throw new VerificationError(`${file}: damaged zip archive (${message})`, { cause: error });
     }
     return new ZipReader(file, zip, raw, entries);
   }

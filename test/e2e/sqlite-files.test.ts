@@ -1,0 +1,149 @@
+/**
+ * The quick start's shape end to end, through the built binary: a SQLite database plus a folder of
+ * files, backed up, listed, inspected, verified and restored, with the --json documents the
+ * contract specifies.
+ */
+import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it } from 'vitest';
+import { runCli, tempDir, writeConfig } from '../support/cli.js';
+import { makeFiles, makeSqlite, sqliteRows } from '../support/sqlitedb.js';
+
+function setup() {
+  const dir = tempDir();
+  makeSqlite(path.join(dir, 'app.sqlite'));
+  makeFiles(path.join(dir, 'uploads'));
+  writeFileSync(path.join(dir, 'settings.ini'), 'mode=prod\n');
+  const config = writeConfig(dir, {
+    storage: { path: './store' },
+    targets: { app: { driver: 'sqlite', path: './app.sqlite', files: ['./uploads', './settings.ini'] } },
+  });
+  const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir });
+  return { dir, cli, db: path.join(dir, 'app.sqlite') };
+}
+
+const RECORD_KEYS = ['createdAt', 'driver', 'durationMs', 'encrypted', 'file', 'files', 'id', 'note', 'sha256', 'size', 'tags', 'target', 'units'];
+
+describe('sqlite and files, through the CLI', () => {
+  it('backs up, lists, inspects and verifies with the contract JSON', async () => {
+    const { cli, dir } = setup();
+    const backup = await cli('--json', 'backup', '--tag', 'nightly', '--note', 'first');
+    expect(backup.code, backup.stderr).toBe(0);
+    const doc = backup.json();
+    expect(Object.keys(doc).sort()).toEqual(['backups', 'failures']);
+    expect(doc.failures).toEqual([]);
+    const record = doc.backups[0];
+    expect(Object.keys(record).sort()).toEqual(RECORD_KEYS);
+    expect(record).toMatchObject({ target: 'app', driver: 'sqlite', units: 2, files: 5, tags: ['nightly'], note: 'first', encrypted: false });
+    expect(record.id).toMatch(/^app_\d{8}_\d{6}$/);
+    expect(record.file).toBe(`${record.id}.zip`);
+    const archive = path.join(dir, 'store', record.file);
+    expect(statSync(archive).size).toBe(record.size);
+    expect(statSync(archive).mode & 0o777).toBe(0o600);
+
+    const list = (await cli('--json', 'list')).json();
+    expect(list.backups).toEqual([record]);
+    expect(list.stats).toEqual({ count: 1, totalBytes: record.size, oldest: record.createdAt, newest: record.createdAt });
+
+    const inspect = (await cli('--json', 'inspect', record.id)).json();
+    expect(inspect).toMatchObject({ format: 'backupkit-archive/1', id: record.id, parts: ['db', 'files'], archive: { file: record.file, size: record.size, sha256: record.sha256 } });
+    expect(inspect.units).toEqual([
+      { name: 'items', kind: 'table', count: 200 },
+      { name: 'tags', kind: 'table', count: 200 },
+    ]);
+    expect(inspect.entries.map((e: { path: string }) => e.path)).toEqual([
+      'db/database.sqlite',
+      'files/0/a/b/deep.bin',
+      'files/0/a/script.sh',
+      'files/0/link-to-top',
+      'files/0/top.txt',
+      'files/1/settings.ini',
+    ]);
+
+    const verify = await cli('--json', 'verify');
+    expect(verify.code).toBe(0);
+    expect(verify.json()).toEqual({ results: [{ id: record.id, ok: true, checks: ['archive', 'checksums', 'manifest'], error: null }] });
+
+    const second = (await cli('--json', 'backup', 'app')).json().backups[0];
+    const listed = (await cli('--json', 'list', '--limit', '1')).json();
+    expect(listed.backups.map((b: { id: string }) => b.id)).toEqual([second.id]);
+    expect(listed.stats.count).toBe(2);
+  });
+
+  it('restores the database row for row and the files byte for byte, with modes and mtimes', async () => {
+    const { cli, dir, db } = setup();
+    const rows = sqliteRows(db);
+    const uploads = path.join(dir, 'uploads');
+    const deep = readFileSync(path.join(uploads, 'a/b/deep.bin'));
+    const id = (await cli('--json', 'backup')).json().backups[0].id;
+
+    const writable = new Database(db);
+    writable.exec("DELETE FROM tags WHERE item_id > 10; DELETE FROM items WHERE id > 10; UPDATE tags SET tag = 'x'; CREATE TABLE extra (x)");
+    writable.close();
+    rmSync(path.join(uploads, 'a'), { recursive: true });
+    rmSync(path.join(uploads, 'empty'), { recursive: true });
+    writeFileSync(path.join(uploads, 'top.txt'), 'overwritten');
+    writeFileSync(path.join(dir, 'settings.ini'), 'mode=broken\n');
+
+    const restore = await cli('--json', 'restore', 'app', id, '--yes');
+    expect(restore.code, restore.stderr).toBe(0);
+    const result = restore.json();
+    expect(Object.keys(result).sort()).toEqual(['dryRun', 'durationMs', 'id', 'snapshot', 'target', 'units']);
+    expect(result).toMatchObject({ target: 'app', id, dryRun: false });
+    expect(result.snapshot).toMatch(/^app_/);
+
+    expect(sqliteRows(db)).toEqual(rows);
+    expect(readFileSync(path.join(uploads, 'a/b/deep.bin')).equals(deep)).toBe(true);
+    expect(readFileSync(path.join(uploads, 'top.txt'), 'utf8')).toBe('top level\n');
+    expect(readFileSync(path.join(dir, 'settings.ini'), 'utf8')).toBe('mode=prod\n');
+    expect(statSync(path.join(uploads, 'a/script.sh')).mode & 0o777).toBe(0o750);
+    expect(statSync(path.join(uploads, 'a/b/deep.bin')).mtime.toISOString()).toBe('2025-03-04T05:06:07.891Z');
+    expect(existsSync(path.join(uploads, 'empty'))).toBe(true);
+    expect(lstatSync(path.join(uploads, 'link-to-top')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(path.join(uploads, 'link-to-top'))).toBe('top.txt');
+
+    // The snapshot holds the damaged state, and restores it.
+    const back = await cli('--json', 'restore', 'app', result.snapshot, '--yes', '--no-snapshot');
+    expect(back.code, back.stderr).toBe(0);
+    expect(sqliteRows(db).extra).toEqual([]);
+    expect(readFileSync(path.join(dir, 'settings.ini'), 'utf8')).toBe('mode=broken\n');
+  });
+
+  it('restores --only some tables, and --into another file', async () => {
+    const { cli, dir, db } = setup();
+    const rows = sqliteRows(db);
+    const id = (await cli('--json', 'backup', 'app', '--only', 'db')).json().backups[0].id;
+    expect((await cli('--json', 'inspect', id)).json().parts).toEqual(['db']);
+    const writable = new Database(db);
+    writable.exec('DELETE FROM tags; DELETE FROM items');
+    writable.close();
+    const only = await cli('--json', 'restore', 'app', id, '--only', 'tags', '--yes');
+    expect(only.code, only.stderr).toBe(0);
+    const now = sqliteRows(db);
+    expect(now.tags).toEqual(rows.tags);
+    expect(now.items).toEqual([]);
+
+    const copy = path.join(dir, 'copy.sqlite');
+    const into = await cli('--json', 'restore', 'app', id, '--into', copy, '--yes');
+    expect(into.code, into.stderr).toBe(0);
+    expect(into.json().snapshot).toBeNull();
+    expect(sqliteRows(copy)).toEqual(rows);
+  });
+
+  it('--dry-run verifies and plans but changes nothing', async () => {
+    const { cli, dir, db } = setup();
+    const id = (await cli('--json', 'backup')).json().backups[0].id;
+    const writable = new Database(db);
+    writable.exec('DELETE FROM tags; DELETE FROM items');
+    writable.close();
+    const before = readdirSync(path.join(dir, 'store')).sort();
+    const dry = await cli('--json', 'restore', 'app', '--dry-run');
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.json()).toMatchObject({ target: 'app', id, snapshot: null, dryRun: true });
+    expect(sqliteRows(db).items).toEqual([]);
+    expect(readdirSync(path.join(dir, 'store')).sort()).toEqual(before);
+    const text = await cli('restore', 'app', '--dry-run');
+    expect(text.stdout).toContain('nothing was changed');
+  });
+});

@@ -1,0 +1,47 @@
+/** Damaging and forging archives the way the safety tests need (python3's zipfile writes raw names). */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+export function flipByte(file: string, offset: number): void {
+  const data = readFileSync(file);
+  data[offset] = data[offset]! ^ 0xff;
+  writeFileSync(file, data);
+}
+
+export function truncate(file: string, keep: number): void {
+  writeFileSync(file, readFileSync(file).subarray(0, keep));
+}
+
+const ADD_ENTRY = `
+import hashlib, json, sys, zipfile
+src, dst, name, data, link = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].encode(), sys.argv[5] == '1'
+zin = zipfile.ZipFile(src)
+manifest = json.loads(zin.read('manifest.json'))
+manifest['entries'].append({'path': name, 'size': len(data), 'sha256': hashlib.sha256(data).hexdigest()})
+with zipfile.ZipFile(dst, 'w') as zout:
+    for info in zin.infolist():
+        if info.filename != 'manifest.json':
+            zout.writestr(info, zin.read(info.filename))
+    extra = zipfile.ZipInfo(name)
+    extra.create_system = 3
+    extra.external_attr = ((0o120777 if link else 0o100644) << 16)
+    zout.writestr(extra, data)
+    zout.writestr('manifest.json', json.dumps(manifest))
+print(json.dumps(manifest))
+`;
+
+/**
+ * Rewrite `archive` with one more entry listed in its manifest, and a sidecar that matches, as a
+ * forged archive would be: every checksum is right, only the entry's name or link is hostile.
+ */
+export function addHostileEntry(archive: string, sidecarFile: string, name: string, data: string, symlink = false): void {
+  const manifest = JSON.parse(execFileSync('python3', ['-c', ADD_ENTRY, archive, `${archive}.new`, name, data, symlink ? '1' : '0']).toString());
+  const bytes = readFileSync(`${archive}.new`);
+  writeFileSync(archive, bytes);
+  const sidecar = JSON.parse(readFileSync(sidecarFile, 'utf8'));
+  writeFileSync(
+    sidecarFile,
+    JSON.stringify({ ...manifest, archive: { ...sidecar.archive, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') } }),
+  );
+}
