@@ -106,12 +106,15 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
   const filled = interpolate(raw, options.env, problems);
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const top = topLevelSchema.safeParse(filled);
-  if (!top.success) throw new ConfigError(file, describeIssues(topLevelSchema, top.error.issues));
-  const { storage, defaults, targets: rawTargets } = top.data;
+  const top = topLevelSchema.safeParse(filled, { reportInput: true });
+  if (!top.success) problems.push(...describeIssues(topLevelSchema, top.error.issues));
+  // Targets are checked even when something else is wrong, so that one run shows every problem.
+  const rawTargets = isPlainObject(filled) && isPlainObject(filled.targets) ? filled.targets : {};
+  const defaults = top.success ? top.data.defaults : undefined;
 
   const targets = new Map<string, TargetConfig>();
   for (const [name, rawTarget] of Object.entries(rawTargets)) {
+    if (!isPlainObject(rawTarget)) continue; // already reported by the top-level schema
     const target = resolveTarget(name, rawTarget, dir, options.drivers, problems, {
       timeout: defaults?.timeout,
       compressionLevel: defaults?.compression?.level,
@@ -119,7 +122,8 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
     });
     if (target) targets.set(name, target);
   }
-  if (problems.length > 0) throw new ConfigError(file, problems);
+  if (problems.length > 0 || !top.success) throw new ConfigError(file, problems);
+  const { storage } = top.data;
 
   return {
     file,
@@ -157,7 +161,7 @@ function resolveTarget(
     return undefined;
   }
   const schema = driver.optionsSchema.extend(commonTargetShape).strict();
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));
     return undefined;
@@ -184,6 +188,10 @@ function resolveTarget(
     retention: retention ?? defaults.retention,
     bin: bin === undefined ? undefined : path.resolve(dir, bin),
   };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function firstLine(text: string): string {
