@@ -147,7 +147,7 @@ async function restoreInner(
         deps.log.info(`${plan.database} is empty: no pre-restore snapshot needed`);
       }
     }
-    await applyRestore(deps, target, resolved.file, manifest, driverOptions, { only, into: options.into, units: manifest.units }, restoreFiles);
+    await applyRestore(deps, target, resolved.file, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source }, restoreFiles);
     return result(snapshot, false);
   } finally {
     await lock.release();

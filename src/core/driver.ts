@@ -81,6 +81,8 @@ export interface RestorePlan {
   into: string | undefined;
   /** The units the archive holds, from its manifest. */
   units: Unit[];
+  /** Where the archive's data came from (its manifest's `source`). */
+  source: Source;
 }
 
 export interface Driver<Options = any> {

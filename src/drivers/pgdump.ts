@@ -14,7 +14,7 @@
  * reaches the tools only through PGPASSWORD.
  */
 import { z } from 'zod';
-import type { Driver, DriverContext } from '../core/driver.js';
+import type { Driver } from '../core/driver.js';
 import { UsageError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
 import {
@@ -215,4 +215,3 @@ async function ensureDatabase(options: PgDumpOptions, database: string): Promise
   });
 }
 
-export type { DriverContext };

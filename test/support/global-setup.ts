@@ -4,22 +4,27 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
+import { type MongoEngine, mongoToolsBin, startMongo } from './mongo.js';
 import { type PgServer, startPostgres } from './postgres.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     pg: { host: string; port: number; user: string; password: string; binDir: string };
+    mongo: { uri: string; real: boolean; toolsBin: string };
   }
 }
 
 let pg: PgServer | undefined;
+let mongo: MongoEngine | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
   pg = await startPostgres();
   project.provide('pg', { host: pg.host, port: pg.port, user: pg.user, password: pg.password, binDir: pg.binDir });
+  mongo = await startMongo();
+  project.provide('mongo', { uri: mongo.uri, real: mongo.real, toolsBin: mongoToolsBin() });
 }
 
 export async function teardown(): Promise<void> {
-  await pg?.stop();
+  await Promise.all([pg?.stop(), mongo?.stop()]);
 }

@@ -1,0 +1,132 @@
+/**
+ * mongodump driver. Manuals: https://www.mongodb.com/docs/database-tools/mongodump/ and
+ * https://www.mongodb.com/docs/database-tools/mongorestore/
+ *
+ * Config keys:
+ *   uri                 mongodb://user:password@host:port/?authSource=admin (required)
+ *   database            the database to dump (default: the URI's; without either, every database)
+ *   collections         only these collections
+ *   excludeCollections  all collections but these
+ *   emptyCheck          a collection whose emptiness means "the database is empty"
+ *
+ * Backup streams `mongodump --archive --gzip` into db/dump.archive.gz, stored as is, and counts the
+ * documents of each collection from the archive stream itself. Restore feeds the entry to
+ * `mongorestore --archive --gzip --drop`. The URI (with its password) reaches the tools only in a
+ * 0600 YAML file given to `--config`, removed afterwards.
+ */
+import { z } from 'zod';
+import type { Driver } from '../core/driver.js';
+import { UsageError } from '../core/errors.js';
+import type { Unit } from '../core/manifest.js';
+import { MongoArchiveCounter, countingTap } from './mongoarchive.js';
+import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
+import { MONGO_TOOLS_HINT, checkMongoUri, describeMongo, parseMongoUri, withToolConfig } from './mongouri.js';
+import { restoreCommand } from './stream.js';
+import { requireTool, toolVersion } from './tools.js';
+
+const optionsSchema = z.object({
+  uri: z.string().min(1),
+  database: z.string().min(1).optional(),
+  collections: z.array(z.string().min(1)).optional(),
+  excludeCollections: z.array(z.string().min(1)).optional(),
+  emptyCheck: z.string().min(1).optional(),
+});
+export type MongoDumpOptions = z.infer<typeof optionsSchema>;
+
+const ENTRY = 'db/dump.archive.gz';
+
+function databaseOf(options: MongoDumpOptions): string | undefined {
+  return options.database ?? parseMongoUri(options.uri)?.database;
+}
+
+/** mongodump's argv: no URI, no password; those are in the --config file. */
+export function mongodumpArgs(configFile: string, database: string | undefined, collections: { only?: string; exclude: string[] }): string[] {
+  const args = [`--config=${configFile}`, '--archive', '--gzip'];
+  if (database) args.push(`--db=${database}`);
+  if (collections.only) args.push(`--collection=${collections.only}`);
+  for (const name of collections.exclude) args.push(`--excludeCollection=${name}`);
+  return args;
+}
+
+export function mongorestoreArgs(configFile: string, from: string | undefined, plan: { only?: string[]; into?: string }): string[] {
+  const args = [`--config=${configFile}`, '--archive', '--gzip', '--drop'];
+  for (const ns of plan.only ?? []) args.push(`--nsInclude=${ns}`);
+  if (plan.into && from) args.push(`--nsFrom=${from}.*`, `--nsTo=${plan.into}.*`);
+  return args;
+}
+
+export const mongodumpDriver: Driver<MongoDumpOptions> = {
+  name: 'mongodump',
+  optionsSchema,
+  pathKeys: [],
+
+  check: (options) => checkMongoUri(options.uri),
+
+  describe: (options) => describeMongo(options.uri, databaseOf(options)),
+
+  withInto: (options, into) => ({ ...options, database: into }),
+
+  async checkTools(ctx, _options, purpose) {
+    requireTool(ctx, purpose === 'dump' ? 'mongodump' : 'mongorestore', MONGO_TOOLS_HINT);
+  },
+
+  async dump(ctx, options, sink) {
+    const mongodump = requireTool(ctx, 'mongodump', MONGO_TOOLS_HINT);
+    const database = databaseOf(options);
+    const version = await toolVersion(ctx, mongodump);
+    const collections = await collectionFilter(options, database);
+    const counter = new MongoArchiveCounter();
+    await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, async (configFile) => {
+      const proc = ctx.runner.start({ command: mongodump, args: mongodumpArgs(configFile, database, collections) }, { signal: ctx.signal });
+      try {
+        await sink.add(ENTRY, proc.stdout.pipe(countingTap(counter)), { compressed: true });
+      } catch (error) {
+        proc.kill(error);
+        await proc.done.catch(() => undefined);
+        throw error;
+      }
+      await proc.done;
+    });
+    if (counter.error || !counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
+    const units: Unit[] = counter.counts().map((ns) => ({
+      name: database ? ns.collection : `${ns.db}.${ns.collection}`,
+      kind: 'collection',
+      count: counter.error ? null : ns.count,
+    }));
+    return { units, tool: { name: 'mongodump', version } };
+  },
+
+  async restore(ctx, options, archive, plan) {
+    const mongorestore = requireTool(ctx, 'mongorestore', MONGO_TOOLS_HINT);
+    // Namespaces in the archive are those of the database that was dumped.
+    const source = plan.source.database;
+    if (plan.into && !source) throw new UsageError('--into needs an archive of a single database (set "database" for the target)');
+    const only = plan.only?.map((name) => (source ? `${source}.${name}` : name));
+    await withToolConfig(ctx.tempPath('mongorestore.yaml'), options.uri, async (configFile) => {
+      await restoreCommand(ctx, { command: mongorestore, args: mongorestoreArgs(configFile, source, { ...(only ? { only } : {}), ...(plan.into ? { into: plan.into } : {}) }) }, await archive.open(ENTRY));
+    });
+  },
+
+  async isEmpty(_ctx, options) {
+    const database = databaseOf(options);
+    return withMongo(options.uri, async (client) => {
+      if (database) return mongoIsEmpty(client, database, options.emptyCheck, options.collections, options.excludeCollections);
+      const { databases } = await client.db('admin').admin().listDatabases({ nameOnly: true });
+      const user = databases.map((d) => d.name).filter((name) => !['admin', 'local', 'config'].includes(name));
+      for (const name of user) if (!(await mongoIsEmpty(client, name, undefined))) return false;
+      return true;
+    });
+  },
+};
+
+/** mongodump takes one --collection, or any number of --excludeCollection. */
+async function collectionFilter(options: MongoDumpOptions, database: string | undefined): Promise<{ only?: string; exclude: string[] }> {
+  const exclude = options.excludeCollections ?? [];
+  if (!options.collections) return { exclude };
+  if (!database) throw new UsageError('"collections" needs "database" (or a database in the URI)');
+  if (options.collections.length === 1 && exclude.length === 0) return { only: options.collections[0]!, exclude: [] };
+  const all = await withMongo(options.uri, (client) => userCollections(client.db(database)));
+  const wanted = new Set(selectCollections(all, options.collections, exclude));
+  return { exclude: all.filter((c) => !wanted.has(c)) };
+}
+

@@ -1,0 +1,162 @@
+/**
+ * mongo-json driver: a native export through the official `mongodb` driver, readable, diffable and
+ * type-preserving, with no tools to install. Manual: https://www.mongodb.com/docs/manual/reference/mongodb-extended-json/
+ *
+ * Config keys:
+ *   uri                 mongodb://user:password@host:port/database (required)
+ *   database            the database (default: the URI's; one of the two is required)
+ *   collections         only these collections
+ *   excludeCollections  all collections but these
+ *   emptyCheck          a collection whose emptiness means "the database is empty" (for auto)
+ *
+ * Each collection goes to db/<collection>.jsonl, one canonical Extended JSON v2 document per line
+ * in _id order, and its indexes to db/<collection>.indexes.json. Documents are read with BSON
+ * values unpromoted, so a Double stays a Double and an Int32 an Int32 through the round trip. The
+ * cursor is consumed as the archive takes the lines, so memory stays flat. Restore drops each
+ * collection, inserts its documents in ordered batches and recreates its indexes.
+ */
+import { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+import type { Document } from 'mongodb';
+import type { Driver } from '../core/driver.js';
+import { UsageError, VerificationError } from '../core/errors.js';
+import type { Unit } from '../core/manifest.js';
+import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
+import { checkMongoUri, describeMongo, parseMongoUri } from './mongouri.js';
+
+const optionsSchema = z.object({
+  uri: z.string().min(1),
+  database: z.string().min(1).optional(),
+  collections: z.array(z.string().min(1)).optional(),
+  excludeCollections: z.array(z.string().min(1)).optional(),
+  emptyCheck: z.string().min(1).optional(),
+});
+export type MongoJsonOptions = z.infer<typeof optionsSchema>;
+
+const BATCH = 1000;
+const BSON_OPTIONS = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true } as const;
+
+/** Collection names may hold characters a file name should not: `%` and `/` are escaped. */
+export function entryName(collection: string, suffix: '.jsonl' | '.indexes.json'): string {
+  return `db/${collection.replaceAll('%', '%25').replaceAll('/', '%2F')}${suffix}`;
+}
+
+function databaseOf(options: MongoJsonOptions): string {
+  const database = options.database ?? parseMongoUri(options.uri)?.database;
+  if (!database) throw new UsageError('mongo-json needs a database: set "database", or put it in the URI');
+  return database;
+}
+
+export const mongoJsonDriver: Driver<MongoJsonOptions> = {
+  name: 'mongo-json',
+  optionsSchema,
+  pathKeys: [],
+
+  check(options) {
+    const problems = checkMongoUri(options.uri);
+    if (problems.length === 0 && !options.database && !parseMongoUri(options.uri)?.database) {
+      problems.push('database: required (or a database in the URI)');
+    }
+    return problems;
+  },
+
+  describe: (options) => describeMongo(options.uri, options.database ?? parseMongoUri(options.uri)?.database),
+
+  withInto: (options, into) => ({ ...options, database: into }),
+
+  async dump(ctx, options, sink) {
+    const { EJSON, version } = await import('mongodb').then(async (m) => ({ EJSON: m.BSON.EJSON, version: await driverVersion() }));
+    const database = databaseOf(options);
+    const units: Unit[] = [];
+    await withMongo(options.uri, async (client) => {
+      const db = client.db(database);
+      const names = selectCollections(await userCollections(db), options.collections, options.excludeCollections);
+      for (const name of names) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        const collection = db.collection(name);
+        let count = 0;
+        const cursor = collection.find({}, { ...BSON_OPTIONS, sort: { _id: 1 }, batchSize: BATCH });
+        async function* lines() {
+          try {
+            for await (const doc of cursor) {
+              count++;
+              yield `${EJSON.stringify(doc, { relaxed: false })}\n`;
+            }
+          } finally {
+            await cursor.close();
+          }
+        }
+        await sink.add(entryName(name, '.jsonl'), Readable.from(lines(), { objectMode: false }), { compressed: false });
+        const indexes = await collection.listIndexes().toArray();
+        const spec = `${EJSON.stringify(indexes, { relaxed: false }, 2)}\n`;
+        await sink.add(entryName(name, '.indexes.json'), Readable.from([Buffer.from(spec)]), { compressed: false });
+        units.push({ name, kind: 'collection', count });
+        ctx.log.debug({ collection: name, count }, 'collection exported');
+      }
+    });
+    return { units, tool: { name: 'mongodb (node driver)', version } };
+  },
+
+  async restore(ctx, options, archive, plan) {
+    const { BSON } = await import('mongodb');
+    const database = databaseOf(options);
+    const names = plan.only ?? plan.units.map((u) => u.name);
+    await withMongo(options.uri, async (client) => {
+      const db = client.db(database);
+      for (const name of names) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        const collection = db.collection(name);
+        await collection.drop().catch((error: { codeName?: string }) => {
+          if (error.codeName !== 'NamespaceNotFound') throw error;
+        });
+        await db.createCollection(name);
+        let batch: Document[] = [];
+        let line = 0;
+        const input = createInterface({ input: await archive.open(entryName(name, '.jsonl')), crlfDelay: Infinity });
+        for await (const text of input) {
+          line++;
+          if (!text) continue;
+          try {
+            batch.push(BSON.EJSON.parse(text, { relaxed: false }) as Document);
+          } catch (error) {
+            throw new VerificationError(`${entryName(name, '.jsonl')} line ${line}: not Extended JSON`, { cause: error });
+          }
+          if (batch.length >= BATCH) {
+            await collection.insertMany(batch, { ordered: true });
+            batch = [];
+          }
+        }
+        if (batch.length > 0) await collection.insertMany(batch, { ordered: true });
+        const indexes = await readIndexes(archive, name, BSON.EJSON);
+        const specs = indexes.filter((index) => index.name !== '_id_');
+        if (specs.length > 0) {
+          await collection.createIndexes(
+            specs.map(({ v: _v, ns: _ns, key, ...rest }) => ({ key, ...rest })) as Parameters<typeof collection.createIndexes>[0],
+          );
+        }
+        ctx.log.debug({ collection: name, documents: line }, 'collection restored');
+      }
+    });
+  },
+
+  async isEmpty(_ctx, options) {
+    return withMongo(options.uri, (client) => mongoIsEmpty(client, databaseOf(options), options.emptyCheck, options.collections, options.excludeCollections));
+  },
+};
+
+async function readIndexes(
+  archive: { open(path: string): Promise<Readable> },
+  name: string,
+  ejson: { parse(text: string, options?: { relaxed?: boolean }): unknown },
+): Promise<Document[]> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await archive.open(entryName(name, '.indexes.json'))) chunks.push(chunk as Buffer);
+  return ejson.parse(Buffer.concat(chunks).toString('utf8'), { relaxed: false }) as Document[];
+}
+
+async function driverVersion(): Promise<string> {
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  return (require('mongodb/package.json') as { version: string }).version;
+}

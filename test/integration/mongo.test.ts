@@ -1,0 +1,111 @@
+/**
+ * MongoDB round trips for both drivers: mongodump (the real mongodump/mongorestore 100.7.0) and
+ * mongo-json (the official Node driver). They run against the in-memory wire-protocol test server,
+ * or against a real server when BACKUPKIT_TEST_MONGO_URL is set. Every document is compared as
+ * canonical Extended JSON, sorted by _id, and the indexes by name, key and uniqueness.
+ */
+import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, tempDir, writeConfig } from '../support/cli.js';
+import { databaseName, mongoFingerprint, mongoInfo, seedShop, typeZoo, withClient } from '../support/mongodb.js';
+
+const DRIVERS = ['mongodump', 'mongo-json'] as const;
+
+async function setup(driver: (typeof DRIVERS)[number], extra: Record<string, unknown> = {}) {
+  const dir = tempDir();
+  const database = databaseName(driver.replace('-', ''));
+  await seedShop(database);
+  const target = { driver, uri: mongoInfo().uri, database, ...(driver === 'mongodump' ? { bin: mongoInfo().toolsBin } : {}), ...extra };
+  const config = writeConfig(dir, { storage: { path: './store' }, targets: { shop: target } });
+  const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir });
+  return { dir, database, cli, config };
+}
+
+describe.each(DRIVERS)('%s driver', (driver) => {
+  it('backs up, counts the documents, and restores every document and index', async () => {
+    const { database, cli } = await setup(driver);
+    const before = await mongoFingerprint(database);
+    expect(before.items!.docs).toHaveLength(50_000);
+
+    const backup = await cli('--json', 'backup', 'shop');
+    expect(backup.code, backup.stderr).toBe(0);
+    const id = backup.json().backups[0].id;
+    const inspect = (await cli('--json', 'inspect', id)).json();
+    expect(inspect.units).toEqual([
+      { name: 'items', kind: 'collection', count: 50_000 },
+      { name: 'zoo', kind: 'collection', count: typeZoo().length },
+    ]);
+    expect(inspect.tool.name).toBe(driver === 'mongodump' ? 'mongodump' : 'mongodb (node driver)');
+
+    await withClient(async (client) => {
+      await client.db(database).collection('items').deleteMany({ qty: { $gt: 10 } });
+      await client.db(database).collection('zoo').drop();
+      await client.db(database).collection('items').dropIndex('qty_updated');
+    });
+    expect(await mongoFingerprint(database)).not.toEqual(before);
+
+    const restore = await cli('--json', 'restore', 'shop', id, '--yes');
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.json().snapshot).toMatch(/^shop_/);
+    expect(await mongoFingerprint(database)).toEqual(before);
+  });
+
+  it('restores --only one collection and --into another database', async () => {
+    const { database, cli } = await setup(driver);
+    const before = await mongoFingerprint(database);
+    const id = (await cli('--json', 'backup', 'shop')).json().backups[0].id;
+    await withClient(async (client) => {
+      await client.db(database).collection('items').deleteMany({});
+      await client.db(database).collection('zoo').deleteMany({});
+    });
+    const only = await cli('--json', 'restore', 'shop', id, '--only', 'zoo', '--yes', '--no-snapshot');
+    expect(only.code, only.stderr).toBe(0);
+    const after = await mongoFingerprint(database);
+    expect(after.zoo).toEqual(before.zoo);
+    expect(after.items!.docs).toEqual([]);
+
+    const copy = `${database}_copy`;
+    const into = await cli('--json', 'restore', 'shop', id, '--into', copy, '--yes');
+    expect(into.code, into.stderr).toBe(0);
+    expect(into.json().snapshot).toBeNull();
+    expect(await mongoFingerprint(copy)).toEqual(before);
+  });
+
+  it('keeps the URI and its password out of every argv, log and sidecar', async () => {
+    const real = mongoInfo().real;
+    const marker = 'appName=bk-secret-marker';
+    const dir = tempDir();
+    const database = databaseName('secret');
+    await withClient((client) => client.db(database).collection('c').insertOne({ x: 1 }));
+    const argvLog = path.join(dir, 'argv.log');
+    let bin: string | undefined;
+    if (driver === 'mongodump') {
+      bin = path.join(dir, 'bin');
+      mkdirSync(bin);
+      for (const tool of ['mongodump', 'mongorestore']) {
+        writeFileSync(path.join(bin, tool), `#!/bin/sh\nprintf '%s\\n' "$0 $*" >> '${argvLog}'\nexec '${mongoInfo().toolsBin}/${tool}' "$@"\n`, { mode: 0o755 });
+      }
+    }
+    const uri = mongoInfo().uri + (mongoInfo().uri.includes('?') ? '&' : '/?') + marker;
+    const config = writeConfig(dir, { targets: { s: { driver, uri, database, ...(bin ? { bin } : {}) } } });
+    const outputs: string[] = [];
+    for (const args of [['-v', 'backup'], ['-v', 'restore', 's', '--yes'], ['list']]) {
+      const result = await runCli(['-c', config, ...args], { cwd: dir });
+      expect(result.code, result.stderr).toBe(0);
+      outputs.push(result.stdout, result.stderr);
+    }
+    const stored = readdirSync(path.join(dir, 'backups'))
+      .filter((f) => f.endsWith('.json') || f.endsWith('.jsonl'))
+      .map((f) => readFileSync(path.join(dir, 'backups', f), 'utf8'));
+    const argv = driver === 'mongodump' ? readFileSync(argvLog, 'utf8') : '';
+    if (driver === 'mongodump') expect(argv).toContain('--config=');
+    const password = real ? new URL(mongoInfo().uri.replace(/^mongodb(\+srv)?:/, 'http:')).password : '';
+    for (const text of [argv, ...stored, ...outputs]) {
+      expect(text).not.toContain(marker);
+      if (password) expect(text).not.toContain(password);
+    }
+    // No temporary config file is left behind.
+    expect(readdirSync(path.join(dir, 'backups')).filter((f) => f.includes('yaml'))).toEqual([]);
+  });
+});
