@@ -73,13 +73,14 @@ export async function main(io: Io): Promise<number> {
   });
   try {
     await program.parseAsync(io.argv, { from: 'user' });
-    if (io.argv.length === 0) {
-      io.stdout.write(program.helpInformation());
-      return ExitCode.usage;
-    }
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return ExitCode.ok;
+      if (error.code === 'commander.help') {
+        // No command given: the help, on stderr, and a usage error.
+        io.stderr.write(commanderMessage);
+        return ExitCode.usage;
+      }
       const message = (commanderMessage || error.message).replace(/^error: /, '').trim();
       if (json) io.stdout.write(`${JSON.stringify({ error: { code: ExitCode.usage, message } })}\n`);
       else io.stderr.write(`backupkit: ${message}\n(see backupkit --help)\n`);

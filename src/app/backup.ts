@@ -43,7 +43,9 @@ export async function backupTargets(deps: AppDeps, names: string[], options: Bac
       result.backups.push(toRecord(sidecar));
     } catch (error) {
       if (exitCodeOf(error) === ExitCode.interrupted) throw error;
-      deps.log.error({ target: target.name, err: error }, `backup of ${target.name} failed: ${errorMessage(error)}`);
+      const hint = error instanceof BackupkitError && error.hint ? `\n${error.hint}` : '';
+      deps.log.error({ target: target.name }, `backup of ${target.name} failed: ${errorMessage(error)}${hint}`);
+      deps.log.debug({ err: error }, 'cause');
       result.failures.push({ target: target.name, error: errorMessage(error), code: exitCodeOf(error) });
     }
   }

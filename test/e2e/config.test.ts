@@ -107,6 +107,14 @@ describe('usage errors', () => {
     expect(result.stdout + result.stderr).toContain('apt-get install postgresql-client');
   });
 
+  it('gives install hints for every platform when the MongoDB tools are missing (exit 1)', async () => {
+    const { file, dir } = await withConfig({ targets: { m: { driver: 'mongodump', uri: 'mongodb://127.0.0.1:1', database: 'x' } } });
+    const result = await runCli(['-c', file, 'backup', 'm'], { cwd: dir, env: { PATH: '/nonexistent' } });
+    expect(result.code).toBe(1);
+    for (const platform of ['Debian/Ubuntu', 'RHEL', 'macOS', 'Windows']) expect(result.stderr).toContain(platform);
+    expect(result.stderr).toContain('mongodb-database-tools');
+  });
+
   it('answers --help quickly and --version', async () => {
     const help = await runCli(['--help']);
     expect(help.code).toBe(0);
