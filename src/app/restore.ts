@@ -9,7 +9,7 @@ import { type Readable, Transform, pipeline } from 'node:stream';
 import type { TargetConfig } from '../config/load.js';
 import type { ArchiveSource, RestorePlan } from '../core/driver.js';
 import { RefusedError, UsageError, VerificationError } from '../core/errors.js';
-import { type FileSet, type Manifest, type Unit, PRE_RESTORE_TAG } from '../core/manifest.js';
+import { type FileSet, type Manifest, type Part, type Unit, PRE_RESTORE_TAG } from '../core/manifest.js';
 import { type FileEntryRecord, restoreFileSet } from '../pipeline/files.js';
 import { checkArchive } from '../pipeline/verify.js';
 import { ZipReader } from '../pipeline/zipreader.js';
@@ -26,6 +26,8 @@ export interface RestoreOptions {
   snapshot: boolean;
   yes: boolean;
   force: boolean;
+  /** Empty the database before loading (django-dumpdata). */
+  flush: boolean;
   /** Can the operator be asked? (stdin is a terminal) */
   interactive: boolean;
   /** Ask the two questions; resolves true only when both are answered. */
@@ -89,10 +91,11 @@ async function restoreInner(
   onId(manifest.id);
   refuseForeign(manifest, target, resolved.byPath, options.force);
 
-  const only = options.only ? resolveOnly(target, manifest, options.only) : undefined;
+  const parts = selectParts(target, manifest, options.only, options.into);
+  const only = parts.units;
   const driverOptions = options.into ? target.driver.withInto(target.options, options.into) : target.options;
   const source = target.driver.describe(driverOptions);
-  const restoreFiles = !only && !options.into && manifest.parts.includes('files');
+  const restoreFiles = parts.files;
   const plan: RestorePlanSummary = {
     target: target.name,
     id: manifest.id,
@@ -100,7 +103,7 @@ async function restoreInner(
     size: resolved.sidecar?.archive.size ?? 0,
     database: source.database ?? source.path ?? '(unknown)',
     host: source.host,
-    units: only ? manifest.units.filter((u) => only.includes(u.name)) : manifest.units,
+    units: !parts.db ? [] : only ? manifest.units.filter((u) => only.includes(u.name)) : manifest.units,
     files: restoreFiles ? manifest.fileSets.map((f) => ({ index: f.index, path: target.files[f.index] ?? f.path })) : [],
     snapshot: options.snapshot,
   };
@@ -131,11 +134,12 @@ async function restoreInner(
     let snapshot: string | null = null;
     if (options.snapshot) {
       const ctx = driverContext(deps, target, deps.signal, manifest.id);
-      const empty = manifest.parts.includes('db') ? await target.driver.isEmpty(ctx, driverOptions) : false;
-      if (!empty) {
-        deps.log.info(`taking a pre-restore snapshot of ${plan.database}`);
+      const empty = parts.db ? await target.driver.isEmpty(ctx, driverOptions) : false;
+      const snapshotParts: Part[] = [...(parts.db && !empty ? (['db'] as const) : []), ...(restoreFiles ? (['files'] as const) : [])];
+      if (snapshotParts.length > 0) {
+        deps.log.info(`taking a pre-restore snapshot of ${snapshotParts.includes('db') ? plan.database : 'the files'}`);
         const taken = await backupTarget(deps, target, {
-          parts: restoreFiles ? manifest.parts : ['db'],
+          parts: snapshotParts,
           tags: [PRE_RESTORE_TAG],
           note: `before restoring ${manifest.id}`,
           lock: false,
@@ -147,7 +151,7 @@ async function restoreInner(
         deps.log.info(`${plan.database} is empty: no pre-restore snapshot needed`);
       }
     }
-    await applyRestore(deps, target, resolved.file, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source }, restoreFiles);
+    await applyRestore(deps, target, resolved.file, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source, flush: options.flush }, parts);
     return result(snapshot, false);
   } finally {
     await lock.release();
@@ -167,17 +171,35 @@ function refuseForeign(manifest: Manifest, target: TargetConfig, byPath: boolean
   }
 }
 
+/**
+ * What a restore puts back: by default everything the archive holds (files not with --into);
+ * `--only db` or `--only files` one part; any other `--only` names units of the database.
+ */
+function selectParts(target: TargetConfig, manifest: Manifest, only: string[] | undefined, into: string | undefined): { db: boolean; files: boolean; units: string[] | undefined } {
+  const has = (part: Part) => manifest.parts.includes(part);
+  if (only && only.length === 1 && (only[0] === 'db' || only[0] === 'files')) {
+    const part = only[0];
+    if (!has(part)) throw new UsageError(`--only ${part}: ${manifest.id} holds no ${part === 'db' ? 'database dump' : 'files'}`, { hint: `It holds: ${manifest.parts.join(', ')}` });
+    if (part === 'files' && into) throw new UsageError('--only files cannot go with --into: files are restored to their own folders');
+    return { db: part === 'db', files: part === 'files', units: undefined };
+  }
+  if (only) return { db: true, files: false, units: resolveOnly(target, manifest, only) };
+  return { db: has('db'), files: has('files') && !into, units: undefined };
+}
+
 function resolveOnly(target: TargetConfig, manifest: Manifest, names: string[]): string[] {
   const match = target.driver.matchesUnit ?? ((name: string, unit: Unit) => name === unit.name);
-  return names.map((name) => {
-    const unit = manifest.units.find((u) => match(name, u));
-    if (!unit) {
+  const selected = new Set<string>();
+  for (const name of names) {
+    const units = manifest.units.filter((u) => match(name, u));
+    if (units.length === 0) {
       throw new UsageError(`--only: ${manifest.id} holds no unit "${name}"`, {
-        hint: `It holds: ${manifest.units.map((u) => u.name).join(', ') || '(no units)'}`,
+        hint: `It holds: ${manifest.units.map((u) => u.name).join(', ') || '(no units)'}; or give --only db or --only files.`,
       });
     }
-    return unit.name;
-  });
+    for (const unit of units) selected.add(unit.name);
+  }
+  return manifest.units.map((u) => u.name).filter((name) => selected.has(name));
 }
 
 /** Stream the archive's entries into the driver (and the file sets back to their folders). */
@@ -188,12 +210,12 @@ async function applyRestore(
   manifest: Manifest,
   driverOptions: Record<string, unknown>,
   plan: RestorePlan,
-  restoreFiles: boolean,
+  parts: { db: boolean; files: boolean },
 ): Promise<void> {
   const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `restore of ${target.name}`);
   const reader = await ZipReader.open(file);
   try {
-    if (manifest.parts.includes('db')) {
+    if (parts.db) {
       deps.progress.start(`${target.name}: restoring ${manifest.id}`);
       const archive: ArchiveSource = {
         entries: manifest.entries.filter((e) => e.path.startsWith('db/')),
@@ -206,7 +228,7 @@ async function applyRestore(
       await target.driver.restore(driverContext(deps, target, signal, manifest.id), driverOptions, archive, plan);
       deps.progress.stop();
     }
-    if (restoreFiles) {
+    if (parts.files) {
       for (const fileSet of manifest.fileSets) await restoreOneFileSet(deps, target, reader, manifest, fileSet);
     }
   } catch (error) {

@@ -12,6 +12,7 @@ interface RestoreFlags {
   dryRun?: boolean;
   snapshot: boolean;
   force?: boolean;
+  flush?: boolean;
 }
 
 export function registerRestore(program: Command, run: RunAction): void {
@@ -25,6 +26,7 @@ export function registerRestore(program: Command, run: RunAction): void {
     .option('--dry-run', 'check the archive and print the plan; change nothing')
     .option('--no-snapshot', 'skip the pre-restore snapshot of the current data')
     .option('--force', 'accept an archive given by path that belongs to another target')
+    .option('--flush', 'empty the database before loading (django-dumpdata)')
     .action((target: string, ref: string, flags: RestoreFlags, command: Command) =>
       run(command, async (ctx) => {
         const { restoreBackup } = await import('../app/restore.js');
@@ -36,6 +38,7 @@ export function registerRestore(program: Command, run: RunAction): void {
           snapshot: flags.snapshot,
           yes: Boolean(ctx.globals.yes),
           force: Boolean(flags.force),
+          flush: Boolean(flags.flush),
           interactive: Boolean(ctx.io.stdin.isTTY),
           confirm: terminalConfirm(ctx.io.stdin, ctx.io.stderr, ctx.deps.now),
         });

@@ -83,6 +83,8 @@ export interface RestorePlan {
   units: Unit[];
   /** Where the archive's data came from (its manifest's `source`). */
   source: Source;
+  /** Empty the database before loading (`restore --flush`; drivers that load into existing data). */
+  flush: boolean;
 }
 
 export interface Driver<Options = any> {
@@ -99,7 +101,10 @@ export interface Driver<Options = any> {
   restore(ctx: DriverContext, options: Options, archive: ArchiveSource, plan: RestorePlan): Promise<void>;
   /** True when there is nothing to lose: no database, no tables, or the `emptyCheck` unit is empty. */
   isEmpty(ctx: DriverContext, options: Options): Promise<boolean>;
-  /** Does an operator's `--only` name denote this unit? Defaults to an exact match. */
+  /**
+   * Does an operator's `--only` name denote this unit? Defaults to an exact match. A name may
+   * denote several units (a Django app label covers its models).
+   */
   matchesUnit?(name: string, unit: Unit): boolean;
   /** Problems the schema cannot express (e.g. "url or database"), as `key: what is wrong`. */
   check?(options: Options): string[];
