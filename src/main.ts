@@ -6,8 +6,11 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option, type OutputConfiguration } from 'commander';
 import { redact } from './config/secrets.js';
 import { BackupkitError, ExitCode, InterruptedError, errorMessage, exitCodeOf } from './core/errors.js';
+import { registerAuto } from './cli/auto.js';
 import { registerBackup } from './cli/backup.js';
+import { registerClean } from './cli/clean.js';
 import { type CliContext, type Io, type RunAction, createContext, globalsOf } from './cli/context.js';
+import { registerHistory } from './cli/history.js';
 import { registerInspect } from './cli/inspect.js';
 import { registerList } from './cli/list.js';
 import { registerRestore } from './cli/restore.js';
@@ -35,6 +38,9 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerInspect(program, run);
   registerRestore(program, run);
   registerVerify(program, run);
+  registerClean(program, run);
+  registerHistory(program, run);
+  registerAuto(program, run);
   for (const command of program.commands) command.exitOverride();
   program.addHelpText(
     'after',

@@ -203,7 +203,7 @@ function resolveOnly(target: TargetConfig, manifest: Manifest, names: string[]):
 }
 
 /** Stream the archive's entries into the driver (and the file sets back to their folders). */
-async function applyRestore(
+export async function applyRestore(
   deps: AppDeps,
   target: TargetConfig,
   file: string,

@@ -1,11 +1,11 @@
 /** backup [targets...]: one archive per target. */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { ExitCode } from '../core/errors.js';
 import { formatBytes } from '../core/format.js';
 import { formatDuration } from '../core/duration.js';
 import type { Part } from '../core/manifest.js';
 import type { RunAction } from './context.js';
+import { failureExitCode } from './exit.js';
 import { collect } from './parse.js';
 
 interface BackupFlags {
@@ -36,9 +36,7 @@ export function registerBackup(program: Command, run: RunAction): void {
             ...result.failures.map((f) => `✖ ${f.target}: ${f.error}`),
           ].join('\n'),
         );
-        if (result.failures.length === 0) return ExitCode.ok;
-        const codes = new Set(result.failures.map((f) => f.code));
-        return codes.size === 1 ? [...codes][0]! : ExitCode.failed;
+        return failureExitCode(result.failures);
       }),
     );
 }

@@ -161,7 +161,13 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
   async restore(ctx, options, archive, plan) {
     const conn = pgConnection(options);
     const format = archive.entries.some((e) => e.path === ENTRY.custom) ? 'custom' : 'plain';
-    if (plan.into) await ensureDatabase(options, plan.into);
+    // A restore recreates a database that is gone (--into, or a wiped server found by auto).
+    if (conn.database) {
+      await ensureDatabase(options, conn.database).catch((error: unknown) => {
+        if (plan.into) throw error;
+        ctx.log.debug({ err: error }, 'could not check that the database exists; restoring into it as it is');
+      });
+    }
     if (format === 'plain') {
       if (plan.only) throw new UsageError('--only needs a custom-format archive; this one is plain SQL', { hint: 'Restore it whole, or set "format": "custom" for future backups.' });
       const psql = requireTool(ctx, 'psql', INSTALL_HINT);

@@ -111,6 +111,11 @@ export class LocalStorage {
     await rm(this.sidecarPath(id), { force: true });
   }
 
+  /** Remove one file of the storage (an orphan). */
+  async removeFile(file: string): Promise<void> {
+    await rm(file, { force: true });
+  }
+
   /** Remove the partial files of `target` left by runs that are no longer alive. */
   async removeLeftovers(target: string): Promise<string[]> {
     const removed: string[] = [];
@@ -127,7 +132,7 @@ export class LocalStorage {
       if (!idMatch || idMatch[1] !== target) continue;
       const pid = Number(match[3]);
       if (pid !== process.pid && isProcessAlive(pid)) continue;
-      await rm(path.join(this.root, name), { force: true });
+      await rm(path.join(this.root, name), { recursive: true, force: true });
       removed.push(name);
     }
     return removed;

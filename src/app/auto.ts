@@ -1,0 +1,80 @@
+/**
+ * auto: restore-if-empty, for container start-up (`backupkit auto && exec node server.js`).
+ * For each target: if its database holds data, do nothing ("not-empty"). If it is empty, restore
+ * the newest backup that passes verification, skipping damaged ones with the reason logged; no
+ * confirmation and no snapshot, since there is nothing to lose. Running it again finds the
+ * database full and does nothing.
+ */
+import type { TargetConfig } from '../config/load.js';
+import { VerificationError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
+import { PRE_RESTORE_TAG, newestFirst } from '../core/manifest.js';
+import { checkArchive } from '../pipeline/verify.js';
+import { acquireLock } from '../storage/lock.js';
+import { type AppDeps, driverContext, recordRun, selectTargets } from './deps.js';
+import { applyRestore } from './restore.js';
+
+export interface AutoResult {
+  target: string;
+  action: 'restored' | 'not-empty' | 'no-backup';
+  id: string | null;
+}
+
+export interface AutoOutcome {
+  results: AutoResult[];
+  failures: { target: string; error: string; code: ExitCodeValue }[];
+}
+
+export async function autoRestore(deps: AppDeps, names: string[], options: { requireBackup: boolean }): Promise<AutoOutcome> {
+  const outcome: AutoOutcome = { results: [], failures: [] };
+  for (const target of selectTargets(deps, names)) {
+    if (deps.signal.aborted) throw deps.signal.reason;
+    const started = deps.now();
+    try {
+      const result = await autoTarget(deps, target);
+      outcome.results.push(result);
+      const error = result.action === 'no-backup' && options.requireBackup ? 'empty and no backup to restore' : undefined;
+      if (error) outcome.failures.push({ target: target.name, error, code: ExitCode.failed });
+      await recordRun(deps, { command: 'auto', target: target.name, id: result.id, started, error });
+    } catch (error) {
+      if (exitCodeOf(error) === ExitCode.interrupted) throw error;
+      deps.log.error({ target: target.name }, `auto for ${target.name} failed: ${errorMessage(error)}`);
+      outcome.failures.push({ target: target.name, error: errorMessage(error), code: exitCodeOf(error) });
+      await recordRun(deps, { command: 'auto', target: target.name, id: null, started, error });
+    }
+  }
+  return outcome;
+}
+
+async function autoTarget(deps: AppDeps, target: TargetConfig): Promise<AutoResult> {
+  await deps.storage.ensure();
+  const lock = await acquireLock(deps.storage.root, target.name, 'auto', deps.now());
+  try {
+    const ctx = driverContext(deps, target, deps.signal, target.name);
+    if (!(await target.driver.isEmpty(ctx, target.options))) {
+      deps.log.info(`${target.name}: not empty; nothing to do`);
+      return { target: target.name, action: 'not-empty', id: null };
+    }
+    const candidates = (await deps.storage.listSidecars())
+      .filter((s) => s.target === target.name && s.driver === target.driver.name && s.parts.includes('db') && !s.tags.includes(PRE_RESTORE_TAG))
+      .sort(newestFirst);
+    for (const sidecar of candidates) {
+      const file = deps.storage.archivePath(sidecar.id);
+      deps.progress.start(`${target.name}: verifying ${sidecar.id}`);
+      const checked = await checkArchive(file, sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n) }).finally(() => deps.progress.stop());
+      if (!checked.ok || !checked.manifest) {
+        deps.log.warn({ id: sidecar.id }, `${target.name}: skipping ${sidecar.id}: ${checked.error}`);
+        continue;
+      }
+      deps.log.info(`${target.name}: empty; restoring ${sidecar.id}`);
+      await target.driver.checkTools?.(ctx, target.options, 'restore');
+      const parts = { db: true, files: checked.manifest.parts.includes('files') };
+      await applyRestore(deps, target, file, checked.manifest, target.options, { only: undefined, into: undefined, units: checked.manifest.units, source: checked.manifest.source, flush: false }, parts);
+      return { target: target.name, action: 'restored', id: sidecar.id };
+    }
+    if (candidates.length > 0) throw new VerificationError(`${target.name}: empty, and none of its ${candidates.length} backup(s) passes verification`);
+    deps.log.warn(`${target.name}: empty, and there is no backup to restore`);
+    return { target: target.name, action: 'no-backup', id: null };
+  } finally {
+    await lock.release();
+  }
+}
