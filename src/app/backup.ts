@@ -7,7 +7,7 @@
 import { rm } from 'node:fs/promises';
 import type { TargetConfig } from '../config/load.js';
 import type { EntrySink } from '../core/driver.js';
-import { BackupkitError, errorMessage, exitCodeOf, type ExitCodeValue, ExitCode } from '../core/errors.js';
+import { BackupkitError, UsageError, errorMessage, exitCodeOf, type ExitCodeValue, ExitCode } from '../core/errors.js';
 import { nextId } from '../core/ids.js';
 import { ARCHIVE_FORMAT, type BackupRecord, type EntryRecord, type FileSet, type Manifest, type Part, type Sidecar, type Unit, toRecord, type ToolInfo } from '../core/manifest.js';
 import { addFileSet } from '../pipeline/files.js';
@@ -62,6 +62,9 @@ export async function backupTarget(
   let id: string | null = null;
   let lock: Lock | undefined;
   try {
+    if (!options.parts.includes('db') && target.files.length === 0) {
+      throw new UsageError(`target ${target.name} has no "files" to back up`, { hint: 'Drop --only files, or add "files" to the target.' });
+    }
     await target.driver.checkTools?.({ ...driverContext(deps, target, deps.signal, target.name) }, options.driverOptions ?? target.options, 'dump');
     await deps.storage.ensure();
     if (options.lock !== false) lock = await acquireLock(deps.storage.root, target.name, 'backup', started);
