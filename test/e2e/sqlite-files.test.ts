@@ -146,4 +146,24 @@ describe('sqlite and files, through the CLI', () => {
     const text = await cli('restore', 'app', '--dry-run');
     expect(text.stdout).toContain('nothing was changed');
   });
+
+  it('records every run in history, newest first, failures included', async () => {
+    const { cli, dir } = setup();
+    const id = (await cli('--json', 'backup')).json().backups[0].id;
+    await cli('verify', id);
+    rmSync(path.join(dir, 'uploads'), { recursive: true });
+    expect((await cli('backup', 'app')).code).toBe(1); // a files entry is gone
+    const history = await cli('--json', 'history');
+    expect(history.code).toBe(0);
+    const runs = history.json().runs;
+    expect(runs.map((r: { command: string }) => r.command)).toEqual(['backup', 'verify', 'backup']);
+    expect(Object.keys(runs[0]).sort()).toEqual(['command', 'durationMs', 'error', 'id', 'ok', 'target', 'time']);
+    expect(runs[0]).toMatchObject({ target: 'app', ok: false });
+    expect(runs[0].error).toContain('does not exist');
+    expect(runs[2]).toMatchObject({ command: 'backup', target: 'app', id, ok: true, error: null });
+    const failed = (await cli('--json', 'history', '--failed')).json().runs;
+    expect(failed).toHaveLength(1);
+    expect((await cli('--json', 'history', '--limit', '1')).json().runs).toHaveLength(1);
+    expect((await cli('--json', 'history', 'nope')).code).toBe(2);
+  });
 });
