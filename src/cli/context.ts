@@ -2,11 +2,8 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import type { AppDeps } from '../app/deps.js';
-import { loadConfig } from '../config/load.js';
 import { redact } from '../config/secrets.js';
 import type { Logger } from '../core/driver.js';
-import { createLogger } from './logger.js';
-import { createProgress } from './progress.js';
 
 export interface GlobalOptions {
   config?: string;
@@ -49,6 +46,12 @@ export type RunAction = (command: Command, action: (ctx: CliContext) => Promise<
 
 export async function createContext(command: Command, io: Io): Promise<CliContext> {
   const globals = globalsOf(command);
+  // Loaded here, not at start-up: --help and --version stay fast.
+  const [{ createLogger }, { loadConfig }, { createProgress }] = await Promise.all([
+    import('./logger.js'),
+    import('../config/load.js'),
+    import('./progress.js'),
+  ]);
   const log = await createLogger({
     level: globals.quiet ? 'error' : globals.verbose ? 'debug' : 'info',
     format: globals.logFormat ?? (io.stderr.isTTY ? 'pretty' : 'json'),
