@@ -3,7 +3,8 @@ import type { Progress } from '../app/deps.js';
 import { formatBytes } from '../core/format.js';
 
 export async function createProgress(enabled: boolean, stderr: NodeJS.WriteStream): Promise<Progress> {
-  if (!enabled) return { start() {}, bytes() {}, stop() {} };
+  // A terminal that reports no width (some CI agents, `script`) cannot be redrawn in place.
+  if (!enabled || !stderr.columns) return { start() {}, bytes() {}, stop() {} };
   const { default: ora } = await import('ora');
   const spinner = ora({ stream: stderr, discardStdin: false });
   let label = '';

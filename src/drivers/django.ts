@@ -27,7 +27,7 @@ import { OperationError, UsageError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
 import { type DjangoTarget, djangoEnv, djangoVersion, introspect, managePy, modelsAreEmpty, pythonPath } from './djangopy.js';
 import { ModelCounter, modelCountingTap } from './jsoncount.js';
-import { restoreCommand } from './stream.js';
+import { dumpCommand, restoreCommand } from './stream.js';
 
 const optionsSchema = z.object({
   project: z.string().min(1),
@@ -98,18 +98,13 @@ export const djangoDriver: Driver<DjangoOptions> = {
     const installed = await introspect(ctx, options);
     const { models, excludes } = selectModels(installed, options);
     const counter = new ModelCounter();
-    const proc = ctx.runner.start(
+    await dumpCommand(
+      ctx,
       { command: pythonPath(ctx, options), args: dumpdataArgs(options, excludes), cwd: options.project, env: djangoEnv(options) },
-      { signal: ctx.signal },
+      sink,
+      ENTRY,
+      { compressed: false, tap: modelCountingTap(counter) },
     );
-    try {
-      await sink.add(ENTRY, proc.stdout.pipe(modelCountingTap(counter)), { compressed: false });
-    } catch (error) {
-      proc.kill(error);
-      await proc.done.catch(() => undefined);
-      throw error;
-    }
-    await proc.done;
     const counts = counter.result();
     const units: Unit[] = models.map((name) => ({ name, kind: 'model', count: counts.get(name) ?? 0 }));
     for (const [name, count] of counts) if (!models.includes(name)) units.push({ name, kind: 'model', count });

@@ -14,24 +14,17 @@
  * `mongorestore --archive --gzip --drop`. The URI (with its password) reaches the tools only in a
  * 0600 YAML file given to `--config`, removed afterwards.
  */
-import { z } from 'zod';
 import type { Driver } from '../core/driver.js';
 import { UsageError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
 import { MongoArchiveCounter, countingTap } from './mongoarchive.js';
 import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
-import { MONGO_TOOLS_HINT, checkMongoUri, describeMongo, parseMongoUri, withToolConfig } from './mongouri.js';
-import { restoreCommand } from './stream.js';
+import { MONGO_TOOLS_HINT, type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri, withToolConfig } from './mongouri.js';
+import { dumpCommand, restoreCommand } from './stream.js';
 import { requireTool, toolVersion } from './tools.js';
 
-const optionsSchema = z.object({
-  uri: z.string().min(1),
-  database: z.string().min(1).optional(),
-  collections: z.array(z.string().min(1)).optional(),
-  excludeCollections: z.array(z.string().min(1)).optional(),
-  emptyCheck: z.string().min(1).optional(),
-});
-export type MongoDumpOptions = z.infer<typeof optionsSchema>;
+const optionsSchema = mongoOptionsSchema;
+export type MongoDumpOptions = MongoOptions;
 
 const ENTRY = 'db/dump.archive.gz';
 
@@ -76,17 +69,9 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const version = await toolVersion(ctx, mongodump);
     const collections = await collectionFilter(options, database);
     const counter = new MongoArchiveCounter();
-    await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, async (configFile) => {
-      const proc = ctx.runner.start({ command: mongodump, args: mongodumpArgs(configFile, database, collections) }, { signal: ctx.signal });
-      try {
-        await sink.add(ENTRY, proc.stdout.pipe(countingTap(counter)), { compressed: true });
-      } catch (error) {
-        proc.kill(error);
-        await proc.done.catch(() => undefined);
-        throw error;
-      }
-      await proc.done;
-    });
+    await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, (configFile) =>
+      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: true, tap: countingTap(counter) }),
+    );
     if (counter.error || !counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
     const units: Unit[] = counter.counts().map((ns) => ({
       name: database ? ns.collection : `${ns.db}.${ns.collection}`,

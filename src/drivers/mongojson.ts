@@ -17,22 +17,15 @@
  */
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { z } from 'zod';
 import type { Document } from 'mongodb';
 import type { Driver } from '../core/driver.js';
 import { UsageError, VerificationError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
 import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
-import { checkMongoUri, describeMongo, parseMongoUri } from './mongouri.js';
+import { type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri } from './mongouri.js';
 
-const optionsSchema = z.object({
-  uri: z.string().min(1),
-  database: z.string().min(1).optional(),
-  collections: z.array(z.string().min(1)).optional(),
-  excludeCollections: z.array(z.string().min(1)).optional(),
-  emptyCheck: z.string().min(1).optional(),
-});
-export type MongoJsonOptions = z.infer<typeof optionsSchema>;
+const optionsSchema = mongoOptionsSchema;
+export type MongoJsonOptions = MongoOptions;
 
 const BATCH = 1000;
 const BSON_OPTIONS = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true } as const;

@@ -3,7 +3,18 @@
  * password, and to hand the full URI to the tools in a 0600 YAML file (never argv).
  */
 import { writeFile, rm } from 'node:fs/promises';
+import { z } from 'zod';
 import type { Source } from '../core/manifest.js';
+
+/** The config keys both MongoDB drivers take. */
+export const mongoOptionsSchema = z.object({
+  uri: z.string().min(1),
+  database: z.string().min(1).optional(),
+  collections: z.array(z.string().min(1)).optional(),
+  excludeCollections: z.array(z.string().min(1)).optional(),
+  emptyCheck: z.string().min(1).optional(),
+});
+export type MongoOptions = z.infer<typeof mongoOptionsSchema>;
 
 const MONGO_URI = /^(mongodb(?:\+srv)?):\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?]+)(?:\/([^?]*))?(?:\?(.*))?$/;
 

@@ -1,20 +1,24 @@
 /** Streaming a tool's stdout into an archive entry, and an archive entry into a tool's stdin. */
-import type { Readable } from 'node:stream';
+import { type Readable, type Transform, pipeline } from 'node:stream';
 import type { CommandSpec, DriverContext, EntrySink } from '../core/driver.js';
 import type { EntryRecord } from '../core/manifest.js';
 
-/** Run `spec` and stream its stdout into `entry`; a failure on either side stops both. */
+/**
+ * Run `spec` and stream its stdout into `entry`, through `tap` when given (a pass-through that
+ * counts units as the bytes go by); a failure on either side stops both.
+ */
 export async function dumpCommand(
   ctx: DriverContext,
   spec: CommandSpec,
   sink: EntrySink,
   entry: string,
-  options: { compressed: boolean },
+  options: { compressed: boolean; tap?: Transform },
 ): Promise<EntryRecord> {
   const proc = ctx.runner.start(spec, { signal: ctx.signal });
   let record: EntryRecord;
   try {
-    record = await sink.add(entry, proc.stdout, options);
+    const source = options.tap ? pipeline(proc.stdout, options.tap, () => undefined) : proc.stdout;
+    record = await sink.add(entry, source, { compressed: options.compressed });
   } catch (error) {
     proc.kill(error);
     await proc.done.catch(() => undefined);

@@ -5,13 +5,13 @@
  *              nothing unlisted is there, and no entry would land outside its folder
  *   checksums  every entry's size and SHA-256 match the manifest (reads every entry)
  */
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { errorMessage } from '../core/errors.js';
 import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar } from '../core/manifest.js';
 import { formatBytes } from '../core/format.js';
 import { unsafeFileEntries } from './files.js';
 import { hashStream } from './hash.js';
+import { hashFileInWorker } from './hashworker.js';
 import { ZipReader } from './zipreader.js';
 
 export type CheckName = 'archive' | 'checksums' | 'manifest';
@@ -33,17 +33,38 @@ export async function checkArchive(file: string, sidecar: Sidecar | undefined, o
   const checks: CheckName[] = [];
   const fail = (error: string, manifest?: Manifest): CheckResult => ({ ok: false, checks, error, manifest });
 
+  // The whole-file hash runs in a worker while the entries are checked here.
+  let archiveHash: Promise<{ sha256: string; size: number }> | undefined;
   if (sidecar) {
     const size = await stat(file).then((s) => s.size, () => undefined);
     if (size === undefined) return fail(`archive ${file} is missing`);
     if (size !== sidecar.archive.size) {
       return fail(`archive is ${size < sidecar.archive.size ? 'truncated' : 'larger than recorded'}: ${formatBytes(size)}, expected ${formatBytes(sidecar.archive.size)}`);
     }
-    const { sha256 } = await hashStream(createReadStream(file, { highWaterMark: 1 << 20 }), options.onBytes);
-    if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
+    archiveHash = hashFileInWorker(file, options.onBytes);
+    if (!options.entries) {
+      const { sha256 } = await archiveHash;
+      if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
+      checks.push('archive');
+      archiveHash = undefined;
+    }
+  }
+  const entryChecks = await checkEntries(file, sidecar, options, checks);
+  if (archiveHash) {
+    const { sha256 } = await archiveHash;
+    if (sha256 !== sidecar!.archive.sha256) {
+      return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar!.archive.sha256}`, entryChecks.manifest);
+    }
     checks.push('archive');
   }
+  if (!entryChecks.ok) return { ...entryChecks, checks };
+  checks.sort();
+  return { ok: true, checks, error: null, manifest: entryChecks.manifest };
+}
 
+/** The zip structure, the manifest against the sidecar, and (with `entries`) every entry's hash. */
+async function checkEntries(file: string, sidecar: Sidecar | undefined, options: CheckOptions, checks: CheckName[]): Promise<CheckResult> {
+  const fail = (error: string, manifest?: Manifest): CheckResult => ({ ok: false, checks, error, manifest });
   let reader: ZipReader;
   try {
     reader = await ZipReader.open(file);
@@ -93,7 +114,6 @@ export async function checkArchive(file: string, sidecar: Sidecar | undefined, o
       }
       checks.push('checksums');
     }
-    checks.sort();
     return { ok: true, checks, error: null, manifest };
   } finally {
     reader.close();
