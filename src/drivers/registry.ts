@@ -3,10 +3,11 @@ import type { Driver, DriverRegistry } from '../core/driver.js';
 import { djangoDriver } from './django.js';
 import { mongodumpDriver } from './mongodump.js';
 import { mongoJsonDriver } from './mongojson.js';
+import { mysqlDumpDriver } from './mysqldump.js';
 import { pgDumpDriver } from './pgdump.js';
 import { sqliteDriver } from './sqlite.js';
 
-export function createDriverRegistry(drivers: Driver[] = [pgDumpDriver, sqliteDriver, mongodumpDriver, mongoJsonDriver, djangoDriver]): DriverRegistry {
+export function createDriverRegistry(drivers: Driver[] = [pgDumpDriver, sqliteDriver, mongodumpDriver, mongoJsonDriver, djangoDriver, mysqlDumpDriver]): DriverRegistry {
   const byName = new Map<string, Driver>();
   for (const driver of drivers) {
     if (byName.has(driver.name)) throw new Error(`duplicate driver name: ${driver.name}`);

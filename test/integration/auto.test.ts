@@ -10,6 +10,7 @@ import { runCli, tempDir, writeConfig } from '../support/cli.js';
 import { PROJECT, PYTHON, manage, setupShop, shopFingerprint } from '../support/django.js';
 import { databaseName, mongoFingerprint, mongoInfo, seedShop, withClient } from '../support/mongodb.js';
 import { createDatabase, fingerprint, pgTargetConfig, seedVariedTypes, sql } from '../support/pgdb.js';
+import * as my from '../support/mysqldb.js';
 import { makeSqlite, sqliteRows } from '../support/sqlitedb.js';
 import { flipByte } from '../support/tamper.js';
 
@@ -31,6 +32,16 @@ const subjects: Record<string, () => Promise<Subject>> = {
       snapshot: () => fingerprint(database),
       change: async () => void (await sql(database, `INSERT INTO sales.orders VALUES (99999, 1, 1, 'second state')`)),
       empty: async () => void (await sql('postgres', `DROP DATABASE "${database}" WITH (FORCE)`)),
+    };
+  },
+  mysqldump: async () => {
+    const database = await my.createDatabase('auto');
+    await my.seedVariedTypes(database, 50);
+    return {
+      target: my.mysqlTargetConfig(database),
+      snapshot: () => my.fingerprint(database),
+      change: async () => void (await my.mysql(database, "UPDATE `customers` SET `name` = 'second state' WHERE `id` = 1")),
+      empty: async () => void (await my.mysql(undefined, `DROP DATABASE ${my.quoteIdent(database)}`)),
     };
   },
   sqlite: async () => {

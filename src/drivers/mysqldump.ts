@@ -1,0 +1,297 @@
+/**
+ * mysqldump driver, for MySQL and MariaDB. Manuals: https://dev.mysql.com/doc/refman/8.4/en/mysqldump.html,
+ * https://mariadb.com/kb/en/mariadb-dump/ and https://dev.mysql.com/doc/refman/8.4/en/option-files.html
+ *
+ * Config keys:
+ *   url            mysql://user:password@host:port/database (or mariadb://; ?socket=/path), or the keys below
+ *   host, port, user, password, database
+ *   socket         a unix socket path, instead of host and port
+ *   tables         only these tables
+ *   excludeTables  all tables but these
+ *   emptyCheck     a table whose emptiness means "the database is empty" (for auto)
+ *
+ * Backup streams `mariadb-dump` (or `mysqldump`) --single-transaction into db/dump.sql, deflated by
+ * the archive, and counts each table's rows from that text as it passes: the counts are those of
+ * the dump's own snapshot. The dump names no database in its statements (no --databases), so it
+ * restores into any database, which is how --into works. Restore feeds the entry to `mariadb` (or
+ * `mysql`), filtered to the tables' sections for --only. The password reaches the tools only in a
+ * 0600 option file given as their first argument (--defaults-extra-file), removed afterwards.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import type { DriverContext, Driver } from '../core/driver.js';
+import { ToolMissingError, UsageError } from '../core/errors.js';
+import type { Source, Unit } from '../core/manifest.js';
+import { MysqlDumpCounter, countingTap, filterTables } from './mysqlsql.js';
+import { dumpCommand, restoreCommand } from './stream.js';
+import { findTool, toolVersion } from './tools.js';
+
+const optionsSchema = z.object({
+  url: z.string().min(1).optional(),
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  user: z.string().min(1).optional(),
+  password: z.string().optional(),
+  database: z.string().min(1).optional(),
+  socket: z.string().min(1).optional(),
+  tables: z.array(z.string().min(1)).optional(),
+  excludeTables: z.array(z.string().min(1)).optional(),
+  emptyCheck: z.string().min(1).optional(),
+});
+export type MysqlDumpOptions = z.infer<typeof optionsSchema>;
+
+const ENTRY = 'db/dump.sql';
+const DUMP_TOOLS = ['mariadb-dump', 'mysqldump'];
+const CLIENT_TOOLS = ['mariadb', 'mysql'];
+const URL_PARAMS = ['socket'];
+
+const INSTALL_HINT = [
+  'Install the MySQL/MariaDB client tools:',
+  '  Debian/Ubuntu: apt-get install mariadb-client (or default-mysql-client)',
+  '  RHEL/Fedora:   dnf install mariadb',
+  '  macOS:         brew install mysql-client',
+].join('\n');
+
+export interface MysqlConnection {
+  host: string | undefined;
+  port: number | undefined;
+  user: string | undefined;
+  password: string | undefined;
+  database: string | undefined;
+  socket: string | undefined;
+}
+
+/** The connection from `url`, with the explicit keys overriding its parts. */
+export function mysqlConnection(options: MysqlDumpOptions): MysqlConnection {
+  const conn: MysqlConnection = { host: undefined, port: undefined, user: undefined, password: undefined, database: undefined, socket: undefined };
+  if (options.url) {
+    const url = new URL(options.url);
+    const host = decodeURIComponent(url.hostname);
+    conn.host = (host.startsWith('[') ? host.slice(1, -1) : host) || undefined;
+    conn.port = url.port ? Number(url.port) : undefined;
+    conn.user = url.username ? decodeURIComponent(url.username) : undefined;
+    conn.password = url.password ? decodeURIComponent(url.password) : undefined;
+    conn.database = url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : undefined;
+    conn.socket = url.searchParams.get('socket') ?? undefined;
+  }
+  if (options.host !== undefined) conn.host = options.host;
+  if (options.port !== undefined) conn.port = options.port;
+  if (options.user !== undefined) conn.user = options.user;
+  if (options.password !== undefined) conn.password = options.password;
+  if (options.database !== undefined) conn.database = options.database;
+  if (options.socket !== undefined) conn.socket = options.socket;
+  return conn;
+}
+
+function databaseOf(options: MysqlDumpOptions): string {
+  const database = mysqlConnection(options).database;
+  if (!database) throw new UsageError('the mysqldump driver needs a database ("database", or in the url)');
+  return database;
+}
+
+/**
+ * The option file the tools read first: a [client] section with the password. Values are
+ * double-quoted with the escapes the option-file reader undoes (\\ \" \' \n \r \t \b), so that no
+ * character (`#`, quotes, spaces at either end) changes its meaning.
+ */
+export function defaultsFileText(password: string | undefined): string {
+  const escapes: Record<string, string> = { '\\': '\\\\', '"': '\\"', "'": "\\'", '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b' };
+  const line = password === undefined ? '' : `password="${password.replace(/[\\"'\n\r\t\b]/g, (c) => escapes[c]!)}"\n`;
+  return `[client]\n${line}`;
+}
+
+/** Write the option file (mode 0600), run `fn` with its path, remove it whatever happens. */
+export async function withDefaultsFile<T>(file: string, password: string | undefined, fn: (file: string) => Promise<T>): Promise<T> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  await writeFile(file, defaultsFileText(password), { mode: 0o600, flag: 'wx' });
+  try {
+    return await fn(file);
+  } finally {
+    await rm(file, { force: true });
+  }
+}
+
+/** The option file first (the tools only honour it there), then where and as whom to connect. */
+function connectionArgs(defaultsFile: string, conn: MysqlConnection): string[] {
+  const args = [`--defaults-extra-file=${defaultsFile}`];
+  if (conn.socket) args.push('--protocol=SOCKET', `--socket=${conn.socket}`);
+  else {
+    if (conn.host) args.push(`--host=${conn.host}`);
+    // With a port, connect by TCP even to "localhost" (the client would take the default socket).
+    if (conn.port !== undefined) args.push(`--port=${conn.port}`, '--protocol=TCP');
+  }
+  if (conn.user) args.push(`--user=${conn.user}`);
+  return args;
+}
+
+/**
+ * mariadb-dump's (or mysqldump's) argv (pure: tested without a server). No password: it is in
+ * `defaultsFile`. Oracle's mysqldump would also write the server's GTID_PURGED, which a restore
+ * into a server with its own GTID history refuses: it is left out.
+ */
+export function mysqldumpArgs(defaultsFile: string, options: MysqlDumpOptions, flavour: 'mariadb' | 'mysql' = 'mariadb'): string[] {
+  const conn = mysqlConnection(options);
+  const database = databaseOf(options);
+  return [
+    ...connectionArgs(defaultsFile, conn),
+    '--default-character-set=utf8mb4',
+    '--single-transaction',
+    '--routines',
+    '--triggers',
+    '--events',
+    '--hex-blob',
+    '--skip-dump-date',
+    '--max-allowed-packet=1G',
+    ...(flavour === 'mysql' ? ['--set-gtid-purged=OFF'] : []),
+    ...(options.excludeTables ?? []).map((table) => `--ignore-table=${database}.${table}`),
+    '--',
+    database,
+    ...(options.tables ?? []),
+  ];
+}
+
+/** The client's argv to run a dump read on stdin against the target's database. */
+export function mysqlRestoreArgs(defaultsFile: string, options: MysqlDumpOptions): string[] {
+  const conn = mysqlConnection(options);
+  return [...connectionArgs(defaultsFile, conn), '--default-character-set=utf8mb4', '--binary-mode', '--max-allowed-packet=1G', '--', databaseOf(options)];
+}
+
+/** The client's argv to run one statement, printing tab-separated rows without a header. */
+export function mysqlQueryArgs(defaultsFile: string, options: MysqlDumpOptions, sql: string): string[] {
+  return [...connectionArgs(defaultsFile, mysqlConnection(options)), '--default-character-set=utf8mb4', '--batch', '--skip-column-names', '-e', sql];
+}
+
+export function quoteIdent(name: string): string {
+  return `\`${name.replaceAll('`', '``')}\``;
+}
+
+export function quoteString(value: string): string {
+  return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+}
+
+/** The first of `names` found, in the target's `bin` folder first, then on PATH. */
+function requireOneOf(ctx: Pick<DriverContext, 'bin' | 'env'>, names: string[]): string {
+  const places = [...(ctx.bin ? [{ bin: ctx.bin, env: {} }] : []), { bin: undefined, env: ctx.env }];
+  for (const { bin, env } of places) {
+    for (const name of names) {
+      const found = findTool(name, bin, env);
+      if (found) return found;
+    }
+  }
+  throw new ToolMissingError(`${names.join(' or ')} not found ${ctx.bin ? `in ${ctx.bin} or ` : 'in '}PATH`, {
+    hint: `${INSTALL_HINT}\nOr set the target's "bin" option to the folder that holds it.`,
+  });
+}
+
+/** The base tables `isEmpty` looks at: those the target dumps. */
+function tablesCondition(options: MysqlDumpOptions): string {
+  const list = (names: string[]) => names.map(quoteString).join(', ');
+  return [
+    ...(options.tables ? [`table_name IN (${list(options.tables)})`] : []),
+    ...(options.excludeTables?.length ? [`table_name NOT IN (${list(options.excludeTables)})`] : []),
+  ]
+    .map((condition) => ` AND ${condition}`)
+    .join('');
+}
+
+export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
+  name: 'mysqldump',
+  optionsSchema,
+  pathKeys: ['socket'],
+
+  check(options) {
+    const problems: string[] = [];
+    let urlDatabase: string | undefined;
+    if (options.url) {
+      try {
+        const url = new URL(options.url);
+        if (!/^(mysql|mariadb):$/.test(url.protocol)) problems.push('url: expected a mysql:// or mariadb:// URL');
+        for (const key of url.searchParams.keys()) {
+          if (!URL_PARAMS.includes(key)) problems.push(`url: unsupported parameter "${key}" (supported: ${URL_PARAMS.join(', ')})`);
+        }
+        urlDatabase = url.pathname.length > 1 ? url.pathname.slice(1) : undefined;
+      } catch {
+        problems.push('url: not a valid URL (expected mysql://user:password@host:port/database)');
+      }
+      if (problems.length === 0 && !urlDatabase && !options.database) problems.push('database: the url names no database; set "database"');
+    } else if (!options.database) {
+      problems.push('url: set "url", or "database" (with host, port, user, password or socket as needed)');
+    }
+    return problems;
+  },
+
+  describe(options): Source {
+    const conn = mysqlConnection(options);
+    return {
+      ...(conn.database === undefined ? {} : { database: conn.database }),
+      host: conn.socket ? 'localhost' : (conn.host ?? 'localhost'),
+      ...(conn.socket ? { path: conn.socket } : { port: conn.port ?? 3306 }),
+    };
+  },
+
+  withInto: (options, into) => ({ ...options, database: into }),
+
+  matchesUnit: (name, unit) => unit.name === name,
+
+  async checkTools(ctx, _options, purpose) {
+    requireOneOf(ctx, purpose === 'dump' ? DUMP_TOOLS : CLIENT_TOOLS);
+  },
+
+  async dump(ctx, options, sink) {
+    const tool = requireOneOf(ctx, DUMP_TOOLS);
+    const version = await toolVersion(ctx, tool);
+    const password = mysqlConnection(options).password;
+    const counter = new MysqlDumpCounter();
+    await withDefaultsFile(ctx.tempPath('my.cnf'), password, (file) =>
+      dumpCommand(ctx, { command: tool, args: mysqldumpArgs(file, options, /mariadb/i.test(version) ? 'mariadb' : 'mysql') }, sink, ENTRY, {
+        compressed: false,
+        tap: countingTap(counter),
+      }),
+    );
+    if (!counter.complete) ctx.log.warn('could not count rows in the dump: it did not end as a complete mysqldump text');
+    const units: Unit[] = counter.counts().map((t) => ({ name: t.name, kind: 'table', count: counter.complete ? t.count : null }));
+    return { units, tool: { name: path.basename(tool), version } };
+  },
+
+  async restore(ctx, options, archive, plan) {
+    const client = requireOneOf(ctx, CLIENT_TOOLS);
+    const password = mysqlConnection(options).password;
+    await withDefaultsFile(ctx.tempPath('my.cnf'), password, async (file) => {
+      // A restore recreates a database that is gone (--into, or a wiped server found by auto).
+      const create = `CREATE DATABASE IF NOT EXISTS ${quoteIdent(databaseOf(options))}`;
+      await ctx.runner.run({ command: client, args: mysqlQueryArgs(file, options, create) }, { signal: ctx.signal }).catch((error: unknown) => {
+        if (plan.into) throw error;
+        ctx.log.debug({ err: error }, 'could not make sure the database exists; restoring into it as it is');
+      });
+      const entry = await archive.open(ENTRY);
+      const input = plan.only ? filterTables(entry, plan.only) : entry;
+      await restoreCommand(ctx, { command: client, args: mysqlRestoreArgs(file, options) }, input);
+    });
+  },
+
+  async isEmpty(ctx, options) {
+    const client = requireOneOf(ctx, CLIENT_TOOLS);
+    const database = databaseOf(options);
+    const password = mysqlConnection(options).password;
+    return withDefaultsFile(ctx.tempPath('my.cnf'), password, async (file) => {
+      const query = async (sql: string) => {
+        const { stdout } = await ctx.runner.run({ command: client, args: mysqlQueryArgs(file, options, sql) }, { signal: ctx.signal });
+        return stdout.trim();
+      };
+      const db = quoteString(database);
+      const [exists, tables] = (
+        await query(
+          `SELECT (SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ${db}),` +
+            ` (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ${db} AND table_type = 'BASE TABLE'${tablesCondition(options)})`,
+        )
+      )
+        .split('\t')
+        .map(Number);
+      ctx.log.debug({ database, exists, tables }, 'base tables');
+      if (!exists || !tables) return true;
+      if (!options.emptyCheck) return false;
+      return (await query(`SELECT EXISTS (SELECT 1 FROM ${quoteIdent(database)}.${quoteIdent(options.emptyCheck)})`)) === '0';
+    });
+  },
+};
