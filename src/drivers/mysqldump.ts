@@ -20,6 +20,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { serverConnectionShape } from './connection.js';
 import type { DriverContext, Driver } from '../core/driver.js';
 import { ToolMissingError, UsageError } from '../core/errors.js';
 import type { Source, Unit } from '../core/manifest.js';
@@ -28,12 +29,7 @@ import { dumpCommand, restoreCommand } from './stream.js';
 import { findTool, toolVersion } from './tools.js';
 
 const optionsSchema = z.object({
-  url: z.string().min(1).optional(),
-  host: z.string().min(1).optional(),
-  port: z.number().int().min(1).max(65535).optional(),
-  user: z.string().min(1).optional(),
-  password: z.string().optional(),
-  database: z.string().min(1).optional(),
+  ...serverConnectionShape,
   socket: z.string().min(1).optional(),
   tables: z.array(z.string().min(1)).optional(),
   excludeTables: z.array(z.string().min(1)).optional(),

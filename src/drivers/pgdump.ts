@@ -14,6 +14,7 @@
  * reaches the tools only through PGPASSWORD.
  */
 import { z } from 'zod';
+import { serverConnectionShape } from './connection.js';
 import type { Driver } from '../core/driver.js';
 import { UsageError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
@@ -33,12 +34,7 @@ import { dumpCommand, restoreCommand } from './stream.js';
 import { requireTool, toolVersion } from './tools.js';
 
 const optionsSchema = z.object({
-  url: z.string().min(1).optional(),
-  host: z.string().min(1).optional(),
-  port: z.number().int().min(1).max(65535).optional(),
-  user: z.string().min(1).optional(),
-  password: z.string().optional(),
-  database: z.string().min(1).optional(),
+  ...serverConnectionShape,
   format: z.enum(['custom', 'plain']).optional(),
   tables: z.array(z.string().min(1)).optional(),
   excludeTables: z.array(z.string().min(1)).optional(),

@@ -1,0 +1,11 @@
+/** The connection keys of the server drivers (pg_dump, mysqldump): a URL, or its parts. */
+import { z } from 'zod';
+
+export const serverConnectionShape = {
+  url: z.string().min(1).optional(),
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+  user: z.string().min(1).optional(),
+  password: z.string().optional(),
+  database: z.string().min(1).optional(),
+};
