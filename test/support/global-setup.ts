@@ -22,12 +22,18 @@ let mysql: MariadbServer | undefined;
 
 export async function setup(project: TestProject): Promise<void> {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
-  pg = await startPostgres();
-  project.provide('pg', { host: pg.host, port: pg.port, user: pg.user, password: pg.password, binDir: pg.binDir });
-  mongo = await startMongo();
-  project.provide('mongo', { uri: mongo.uri, real: mongo.real, toolsBin: mongoToolsBin() });
-  mysql = await startMariadb();
-  project.provide('mysql', { host: mysql.host, port: mysql.port, user: mysql.user, password: mysql.password, socket: mysql.socket });
+  try {
+    pg = await startPostgres();
+    project.provide('pg', { host: pg.host, port: pg.port, user: pg.user, password: pg.password, binDir: pg.binDir });
+    mongo = await startMongo();
+    project.provide('mongo', { uri: mongo.uri, real: mongo.real, toolsBin: mongoToolsBin() });
+    mysql = await startMariadb();
+    project.provide('mysql', { host: mysql.host, port: mysql.port, user: mysql.user, password: mysql.password, socket: mysql.socket });
+  } catch (error) {
+    // Vitest runs no teardown when setup fails: stop what did start, so no server outlives the run.
+    await teardown().catch(() => undefined);
+    throw error;
+  }
 }
 
 export async function teardown(): Promise<void> {
