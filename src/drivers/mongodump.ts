@@ -17,7 +17,6 @@
 import type { Driver } from '../core/driver.js';
 import { UsageError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
-import { MongoArchiveCounter, countingTap } from './mongoarchive.js';
 import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { MONGO_TOOLS_HINT, type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri, withToolConfig } from './mongouri.js';
 import { dumpCommand, restoreCommand } from './stream.js';
@@ -68,6 +67,7 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const database = databaseOf(options);
     const version = await toolVersion(ctx, mongodump);
     const collections = await collectionFilter(options, database);
+    const { MongoArchiveCounter, countingTap } = await import('./mongoarchive.js');
     const counter = new MongoArchiveCounter();
     await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, (configFile) =>
       dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: true, tap: countingTap(counter) }),

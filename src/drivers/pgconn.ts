@@ -3,7 +3,7 @@
  * database. The tools get a libpq keyword string without the password (PGPASSWORD carries it, in
  * their environment); catalog queries go through the `pg` client.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { OperationError, errorMessage } from '../core/errors.js';
 
 export interface PgOptions {
@@ -96,7 +96,8 @@ export async function withClient<T>(
   fn: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
   const sslmode = conn.params.sslmode;
-  const client = new pg.Client({
+  const { default: postgres } = await import('pg');
+  const client = new postgres.Client({
     ...(conn.host === undefined ? {} : { host: conn.host }),
     ...(conn.port === undefined ? {} : { port: conn.port }),
     ...(conn.user === undefined ? {} : { user: conn.user }),

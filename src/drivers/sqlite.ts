@@ -16,7 +16,7 @@ import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { chmod, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import type { Driver } from '../core/driver.js';
 import { OperationError, errorMessage } from '../core/errors.js';
@@ -34,9 +34,15 @@ function quote(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** The embedded engine, loaded when a SQLite target is first used. */
+let engine: typeof Database | undefined;
+async function loadEngine(): Promise<void> {
+  engine ??= (await import('better-sqlite3')).default;
+}
+
 function openDatabase(file: string, readonly: boolean): Database.Database {
   try {
-    return new Database(file, { readonly, fileMustExist: true, timeout: 30_000 });
+    return new engine!(file, { readonly, fileMustExist: true, timeout: 30_000 });
   } catch (error) {
     throw new OperationError(`cannot open SQLite database ${file}: ${errorMessage(error)}`, { cause: error });
   }
@@ -63,6 +69,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
   withInto: (options, into) => ({ ...options, path: path.resolve(into) }),
 
   async dump(ctx, options, sink) {
+    await loadEngine();
     if (!existsSync(options.path)) {
       throw new OperationError(`SQLite database ${options.path} does not exist`, { hint: 'Check the target\'s "path".' });
     }
@@ -101,6 +108,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
   },
 
   async restore(ctx, options, archive, plan) {
+    await loadEngine();
     const dest = options.path;
     const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.backupkit-${process.pid}.tmp`);
     try {
@@ -124,6 +132,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
 
   async isEmpty(_ctx, options) {
     if (!existsSync(options.path) || (await stat(options.path)).size === 0) return true;
+    await loadEngine();
     const db = openDatabase(options.path, true);
     try {
       if (options.emptyCheck) {

@@ -5,7 +5,7 @@
  * so a backup exists only once both are in place. Temporary names carry the writer's pid, which
  * lets a later run remove what a dead run left behind.
  */
-import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
 import { appendFile, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BACKUP_ID, archiveFileName, sidecarFileName } from '../core/ids.js';
@@ -54,22 +54,17 @@ export class LocalStorage {
       throw error;
     }
     const candidates = names.filter((n) => n.endsWith('.json') && !n.startsWith('.') && BACKUP_ID.test(n.slice(0, -5)));
+    // Synchronous reads: for thousands of small files they cost a fraction of the async path's
+    // open/stat/read/close round trips, and a listing has nothing else to do meanwhile.
     const out: Sidecar[] = [];
-    const batch = 64;
-    for (let i = 0; i < candidates.length; i += batch) {
-      const read = await Promise.all(
-        candidates.slice(i, i + batch).map(async (name) => {
-          try {
-            const value: unknown = JSON.parse(await readFile(path.join(this.root, name), 'utf8'));
-            if (isSidecar(value)) return value;
-            onSkip?.(name, 'not a backupkit sidecar');
-          } catch (error) {
-            onSkip?.(name, (error as Error).message);
-          }
-          return undefined;
-        }),
-      );
-      for (const s of read) if (s) out.push(s);
+    for (const name of candidates) {
+      try {
+        const value: unknown = JSON.parse(readFileSync(path.join(this.root, name), 'utf8'));
+        if (isSidecar(value)) out.push(value);
+        else onSkip?.(name, 'not a backupkit sidecar');
+      } catch (error) {
+        onSkip?.(name, (error as Error).message);
+      }
     }
     return out;
   }
