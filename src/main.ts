@@ -146,5 +146,8 @@ const code = await main({
   secrets: new Set(),
 });
 process.exitCode = code;
-// Let pending writes to stdout/stderr drain, then leave even if a handle lingers.
-setImmediate(() => process.exit(code));
+// Writes to a pipe are asynchronous: wait until stdout and stderr have taken every byte (a piped
+// `--json` document must arrive whole), then leave even if some handle lingers.
+const drained = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
+await Promise.all([drained(process.stdout), drained(process.stderr)]);
+process.exit(code);

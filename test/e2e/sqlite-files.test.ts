@@ -166,4 +166,19 @@ describe('sqlite and files, through the CLI', () => {
     expect((await cli('--json', 'history', '--limit', '1')).json().runs).toHaveLength(1);
     expect((await cli('--json', 'history', 'nope')).code).toBe(2);
   });
+
+  it('writes a large --json document whole into a pipe', async () => {
+    const { cli, dir } = setup();
+    const id = (await cli('--json', 'backup', 'app', '--only', 'db')).json().backups[0].id;
+    const sidecar = JSON.parse(readFileSync(path.join(dir, 'store', `${id}.json`), 'utf8'));
+    // 3,000 listed backups make a document of well over a pipe's 64 KiB buffer.
+    for (let i = 0; i < 3000; i++) {
+      const at = new Date(Date.UTC(2020, 0, 1) + i * 3_600_000);
+      const other = `app_${at.toISOString().slice(0, 19).replace(/[-:]/g, '').replace('T', '_')}`;
+      writeFileSync(path.join(dir, 'store', `${other}.json`), JSON.stringify({ ...sidecar, id: other, createdAt: at.toISOString() }));
+    }
+    const list = await cli('--json', 'list');
+    expect(list.stdout.length).toBeGreaterThan(1 << 20);
+    expect(list.json().stats.count).toBe(3001);
+  });
 });
