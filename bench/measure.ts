@@ -98,7 +98,11 @@ export function setScratchRoot(dir: string): void {
 
 /** Process groups of the commands running now, so that an interrupted harness can stop them. */
 const running = new Set<number>();
+let stopped = false;
+
+/** Stop the commands under way; no command starts after this. */
 export function killRunning(): void {
+  stopped = true;
   for (const pid of running) {
     try {
       process.kill(-pid, 'SIGTERM');
@@ -171,6 +175,7 @@ export function parseTimeReport(text: string): { timeWallMs: number | null; user
 }
 
 export async function measure(spec: RunSpec): Promise<Measurement> {
+  if (stopped) throw new Error('the harness is stopping');
   const reportDir = mkdtempSync(path.join(scratchRoot, 'time-'));
   const reportFile = path.join(reportDir, 'time.txt');
   const watch = spec.watch ?? [];

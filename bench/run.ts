@@ -177,8 +177,9 @@ class Bench {
 
   /** A new empty folder under the work folder. */
   fresh(name: string): string {
+    if (interrupted) throw new Error('the harness is stopping');
     const dir = path.join(this.work, `${name}-${++this.seq}`);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(dir, { mode: 0o700 }); // not recursive: never recreate a work folder being removed
     return dir;
   }
 
@@ -773,12 +774,24 @@ function methodNotes(bench: Bench): string[] {
     bench.cachesDropped
       ? 'The OS page cache is dropped (`sync; echo 3 > /proc/sys/vm/drop_caches`) before every run of pg-backup, pg-restore, sqlite-backup and rss-2g; the other pairs run warm (mongo data is in memory; verify, list and help measure CPU and start-up).'
       : 'The OS page cache could not be dropped (not permitted here, or --no-drop-caches): every run is warm.',
+    ...(damonReclaim()
+      ? ['This machine runs DAMON proactive reclaim (kdamond: memory idle for about a minute is paged out), so a "warm" file may have left the page cache between pairs; warm-ups read it back.']
+      : []),
     'PostgreSQL is a throwaway cluster (test/support/postgres.ts): fsync=off, full_page_writes=off, synchronous_commit=off, autovacuum off, default shared_buffers; a CHECKPOINT precedes every PostgreSQL run. Both sides connect over TCP with a password.',
     'backupkit runs as `node bin/backupkit.js -c <config> --no-progress ...` with `CI=1`, each backup into a fresh storage folder. `backupkit restore` verifies the archive\'s SHA-256 (a full read) before pg_restore starts, and hashes the entry again as it streams: both are inside its time.',
     `Load: the 1-minute load average before the timed runs ranged ${Math.min(...bench.loads, Infinity).toFixed(2)}–${Math.max(...bench.loads, 0).toFixed(2)} (median ${bench.loads.length ? median(bench.loads).toFixed(2) : '—'}) on ${os.availableParallelism()} cores; the harness itself is idle while a command runs, so a load well above the command's own processes means other work shared the machine.`,
     'MongoDB numbers come from the in-memory wire-protocol test server (test/support/mongo-server), run in a process of its own, not from a real mongod: they measure backupkit\'s overhead on top of mongodump and the Node driver against a server that answers from memory.',
     '`sqlite3 .backup` writes an uncompressed copy; backupkit deflates the file at level 6 by default, so the level-0 row shows the cost of the streaming itself.',
   ];
+}
+
+/** Is the kernel's DAMON paging out idle memory (as on some VMs)? */
+function damonReclaim(): boolean {
+  try {
+    return readFileSync('/sys/kernel/mm/damon/admin/kdamonds/0/state', 'utf8').trim() === 'on';
+  } catch {
+    return false;
+  }
 }
 
 function today(): string {
