@@ -126,14 +126,14 @@ async function findOrphans(deps: AppDeps, sidecars: Sidecar[]): Promise<Map<stri
     const id = match?.[1];
     const target = id ? BACKUP_ID.exec(id)?.[1] : undefined;
     if (!id || !target) continue;
+    const lonelyArchive = match[2] === 'zip' && !listed.has(id) && !files.has(`${id}.json`);
+    const lonelySidecar = match[2] === 'json' && listed.has(id) && !files.has(`${id}.zip`);
+    if (!lonelyArchive && !lonelySidecar) continue;
     const file = path.join(deps.storage.root, name);
-    let orphan = false;
-    if (match[2] === 'zip' && !listed.has(id) && !files.has(`${id}.json`)) {
-      orphan = now - (await stat(file)).mtimeMs > ORPHAN_AGE_MS;
-    } else if (match[2] === 'json' && listed.has(id) && !files.has(`${id}.zip`)) {
-      orphan = true;
-    }
-    if (orphan) out.set(target, [...(out.get(target) ?? []), { id, file, bytes: (await stat(file)).size }]);
+    const info = await stat(file);
+    // An archive without its sidecar may still be being written: only an old one is an orphan.
+    if (lonelyArchive && now - info.mtimeMs <= ORPHAN_AGE_MS) continue;
+    out.set(target, [...(out.get(target) ?? []), { id, file, bytes: info.size }]);
   }
   return out;
 }

@@ -13,7 +13,6 @@ export interface VerifyResult {
 }
 
 export async function verifyBackups(deps: AppDeps, refs: string[], options: { target: string | undefined }): Promise<VerifyResult[]> {
-  const started = deps.now();
   const results: VerifyResult[] = [];
   const items: { id: string; target: string | null; run: () => ReturnType<typeof checkArchive> }[] = [];
   if (refs.length === 0) {
@@ -37,6 +36,7 @@ export async function verifyBackups(deps: AppDeps, refs: string[], options: { ta
   }
   for (const item of items) {
     if (deps.signal.aborted) throw deps.signal.reason;
+    const started = deps.now();
     deps.progress.start(`verifying ${item.id}`);
     const checked = await item.run().finally(() => deps.progress.stop());
     const id = checked.manifest?.id ?? item.id;

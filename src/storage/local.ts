@@ -6,7 +6,7 @@
  * lets a later run remove what a dead run left behind.
  */
 import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
-import { appendFile, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BACKUP_ID, archiveFileName, sidecarFileName } from '../core/ids.js';
 import { type Sidecar, isSidecar } from '../core/manifest.js';
@@ -155,10 +155,6 @@ export class LocalStorage {
       }
     }
     return out;
-  }
-
-  async sizeOf(file: string): Promise<number> {
-    return (await stat(file)).size;
   }
 }
 
