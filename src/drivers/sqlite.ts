@@ -81,7 +81,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
         db.exec('BEGIN');
         try {
           const units = tableUnits(db); // the first read takes the shared lock, held until COMMIT
-          await sink.add(ENTRY, createReadStream(options.path), { compressed: false });
+          await sink.add(ENTRY, createReadStream(options.path, { highWaterMark: 1 << 20 }), { compressed: false });
           return { units, tool: { name: 'sqlite', version } };
         } finally {
           db.exec('COMMIT');
@@ -97,7 +97,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
         } finally {
           snapshot.close();
         }
-        await sink.add(ENTRY, createReadStream(temp), { compressed: false });
+        await sink.add(ENTRY, createReadStream(temp, { highWaterMark: 1 << 20 }), { compressed: false });
         return { units, tool: { name: 'sqlite', version } };
       } finally {
         await rm(temp, { force: true });
