@@ -16,7 +16,8 @@ const STAGE = 1 << 20;
 const MAX_BEHIND = 8 << 20;
 
 type ToWorker = { update: Uint8Array } | { digest: true };
-type FromWorker = { hashed: number } | { sha256: string };
+/** `hashed` comes back to be filled again: a few buffers circulate instead of one new one per MiB. */
+type FromWorker = { hashed: Uint8Array } | { sha256: string };
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
@@ -24,7 +25,7 @@ if (!isMainThread && parentPort) {
   port.on('message', (message: ToWorker) => {
     if ('update' in message) {
       hash.update(message.update);
-      port.postMessage({ hashed: message.update.length } satisfies FromWorker);
+      port.postMessage({ hashed: message.update } satisfies FromWorker, [message.update.buffer as ArrayBuffer]);
     } else {
       port.postMessage({ sha256: hash.digest('hex') } satisfies FromWorker);
       hash = createHash('sha256');
@@ -64,9 +65,10 @@ export class InlineLane implements Sha256Lane {
   close(): void {}
 }
 
-class WorkerLane implements Sha256Lane {
+export class WorkerLane implements Sha256Lane {
   private worker: Worker | undefined;
-  private stage = Buffer.allocUnsafeSlow(STAGE);
+  private stage: Buffer = Buffer.allocUnsafeSlow(STAGE);
+  private readonly spare: Buffer[] = [];
   private staged = 0;
   /** Whether any of the current stream went to the worker; if not, `digest` hashes here. */
   private handedOff = false;
@@ -118,7 +120,7 @@ class WorkerLane implements Sha256Lane {
     this.behind += data.length;
     this.handedOff = true;
     this.post({ update: data }, [data.buffer as ArrayBuffer]);
-    this.stage = Buffer.allocUnsafeSlow(STAGE);
+    this.stage = this.spare.pop() ?? Buffer.allocUnsafeSlow(STAGE);
     this.staged = 0;
   }
 
@@ -133,7 +135,9 @@ class WorkerLane implements Sha256Lane {
     worker.unref();
     worker.on('message', (message: FromWorker) => {
       if ('hashed' in message) {
-        this.behind -= message.hashed;
+        this.behind -= message.hashed.length;
+        const buffer = Buffer.from(message.hashed.buffer);
+        if (buffer.length === STAGE) this.spare.push(buffer);
         if (this.waiting && this.behind <= MAX_BEHIND) {
           this.waiting.resolve();
           this.waiting = undefined;
@@ -155,4 +159,16 @@ class WorkerLane implements Sha256Lane {
     for (const pending of this.digests) pending.reject(error);
     this.digests = [];
   }
+}
+
+/** SHA-256 and size of everything a stream yields, hashed on `lane`. */
+export async function hashOnLane(stream: AsyncIterable<Buffer>, lane: Sha256Lane, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+  let size = 0;
+  for await (const chunk of stream) {
+    lane.update(chunk);
+    size += chunk.length;
+    onBytes?.(chunk.length);
+    await lane.room();
+  }
+  return { sha256: await lane.digest(), size };
 }

@@ -3,6 +3,7 @@
  * files, backed up, listed, inspected, verified and restored, with the --json documents the
  * contract specifies.
  */
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -76,7 +77,13 @@ describe('sqlite and files, through the CLI', () => {
     const rows = sqliteRows(db);
     const uploads = path.join(dir, 'uploads');
     const deep = readFileSync(path.join(uploads, 'a/b/deep.bin'));
-    const id = (await cli('--json', 'backup')).json().backups[0].id;
+    // Past 1 MiB, the archive's hash is computed on a worker thread: the sidecar must still match.
+    const big = randomBytes(5 * 1024 * 1024 + 3);
+    writeFileSync(path.join(uploads, 'big.bin'), big);
+    const backup = (await cli('--json', 'backup')).json().backups[0];
+    const id = backup.id;
+    expect(createHash('sha256').update(readFileSync(path.join(dir, 'store', backup.file))).digest('hex')).toBe(backup.sha256);
+    rmSync(path.join(uploads, 'big.bin'));
 
     const writable = new Database(db);
     writable.exec("DELETE FROM tags WHERE item_id > 10; DELETE FROM items WHERE id > 10; UPDATE tags SET tag = 'x'; CREATE TABLE extra (x)");
@@ -95,6 +102,7 @@ describe('sqlite and files, through the CLI', () => {
 
     expect(sqliteRows(db)).toEqual(rows);
     expect(readFileSync(path.join(uploads, 'a/b/deep.bin')).equals(deep)).toBe(true);
+    expect(readFileSync(path.join(uploads, 'big.bin')).equals(big)).toBe(true);
     expect(readFileSync(path.join(uploads, 'top.txt'), 'utf8')).toBe('top level\n');
     expect(readFileSync(path.join(dir, 'settings.ini'), 'utf8')).toBe('mode=prod\n');
     expect(statSync(path.join(uploads, 'a/script.sh')).mode & 0o777).toBe(0o750);
