@@ -13,6 +13,7 @@ import { BSON } from 'bson';
 
 const MAGIC = 0x8199e26d;
 const TERMINATOR = 0xffffffff;
+const COUNT_CHUNK_BYTES = 256 * 1024;
 
 type State = 'magic' | 'headerLength' | 'header' | 'metaLength' | 'meta' | 'nsLength' | 'ns' | 'eofTerminator' | 'dataLength';
 
@@ -138,12 +139,15 @@ export class MongoArchiveCounter {
 }
 
 /**
- * A pass-through for the gzipped archive that counts as the bytes go by. Each chunk is handed on
- * only once the decompressor has taken it, so a slow counter slows the stream instead of
- * buffering it.
+ * A pass-through for the gzipped archive that counts as the bytes go by. Each chunk is handed on at
+ * once, and decompressed (on libuv's thread pool) while the steps after the tap hash and write it:
+ * counting stays off the stream's critical path. The next chunk is taken only while the
+ * decompressor's input buffer has room, so a slow counter slows the stream instead of buffering it;
+ * the stream ends once the counter has seen every byte.
  */
 export function countingTap(counter: MongoArchiveCounter): Transform {
-  const gunzip = createGunzip();
+  // Large output chunks: zlib makes one trip to the thread pool per output chunk.
+  const gunzip = createGunzip({ chunkSize: COUNT_CHUNK_BYTES });
   gunzip.on('data', (chunk: Buffer) => {
     if (counter.error) return;
     try {
@@ -156,8 +160,15 @@ export function countingTap(counter: MongoArchiveCounter): Transform {
   return new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      if (counter.error) return callback(null, chunk);
-      gunzip.write(chunk, () => callback(null, chunk));
+      this.push(chunk);
+      if (counter.error || gunzip.write(chunk)) return callback();
+      const settle = () => {
+        gunzip.off('drain', settle);
+        gunzip.off('error', settle);
+        callback();
+      };
+      gunzip.on('drain', settle);
+      gunzip.on('error', settle);
     },
     flush(callback) {
       if (counter.error) return callback();

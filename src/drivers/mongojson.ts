@@ -12,15 +12,17 @@
  * Each collection goes to db/<collection>.jsonl, one canonical Extended JSON v2 document per line
  * in _id order, and its indexes to db/<collection>.indexes.json. Documents are read with BSON
  * values unpromoted, so a Double stays a Double and an Int32 an Int32 through the round trip. The
- * cursor is consumed as the archive takes the lines, so memory stays flat. Restore drops each
+ * lines are encoded into blocks of 256 KiB, and the cursor is read only as the archive takes the
+ * blocks (the next batch is fetched while one is encoded), so memory stays flat. Restore drops each
  * collection, inserts its documents in ordered batches and recreates its indexes.
  */
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import type { Document } from 'mongodb';
+import type { Document, FindCursor } from 'mongodb';
 import type { Driver } from '../core/driver.js';
 import { UsageError, VerificationError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
+import { lineBlocks } from './blocks.js';
 import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri } from './mongouri.js';
 
@@ -28,7 +30,8 @@ const optionsSchema = mongoOptionsSchema;
 export type MongoJsonOptions = MongoOptions;
 
 const BATCH = 1000;
-const BSON_OPTIONS = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true } as const;
+/** BSON values unpromoted, strings checked as the driver checks them (invalid UTF-8 is an error, not U+FFFD). */
+const DECODE = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true, validation: { utf8: true } } as const;
 
 /** Collection names may hold characters a file name should not: `%` and `/` are escaped. */
 export function entryName(collection: string, suffix: '.jsonl' | '.indexes.json'): string {
@@ -59,7 +62,8 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
   withInto: (options, into) => ({ ...options, database: into }),
 
   async dump(ctx, options, sink) {
-    const { EJSON, version } = await import('mongodb').then(async (m) => ({ EJSON: m.BSON.EJSON, version: await driverVersion() }));
+    const { BSON, version } = await import('mongodb').then(async (m) => ({ BSON: m.BSON, version: await driverVersion() }));
+    const { EJSON } = BSON;
     const database = databaseOf(options);
     const units: Unit[] = [];
     await withMongo(options.uri, async (client) => {
@@ -69,18 +73,18 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         const collection = db.collection(name);
         let count = 0;
-        const cursor = collection.find({}, { ...BSON_OPTIONS, sort: { _id: 1 }, batchSize: BATCH });
+        // Raw documents, decoded here: decoded by the driver, far more of each batch outlives V8's
+        // young generation (on the benchmark's 200,000 documents, four times the bytes promoted to
+        // the old generation), which then grows with garbage between full collections.
+        const cursor = collection.find({}, { sort: { _id: 1 }, batchSize: BATCH, raw: true });
         async function* lines() {
-          try {
-            for await (const doc of cursor) {
-              count++;
-              yield `${EJSON.stringify(doc, { relaxed: false })}\n`;
-            }
-          } finally {
-            await cursor.close();
+          for await (const raw of prefetched(cursor)) {
+            count++;
+            // With `raw`, the cursor yields each document's bytes (its types do not say so).
+            yield EJSON.stringify(BSON.deserialize(raw as unknown as Uint8Array, DECODE), { relaxed: false });
           }
         }
-        await sink.add(entryName(name, '.jsonl'), Readable.from(lines(), { objectMode: false }), { compressed: false });
+        await sink.add(entryName(name, '.jsonl'), Readable.from(lineBlocks(lines()), { objectMode: false }), { compressed: false });
         const indexes = await collection.listIndexes().toArray();
         const spec = `${EJSON.stringify(indexes, { relaxed: false }, 2)}\n`;
         await sink.add(entryName(name, '.indexes.json'), Readable.from([Buffer.from(spec)]), { compressed: false });
@@ -137,6 +141,27 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
     return withMongo(options.uri, (client) => mongoIsEmpty(client, databaseOf(options), options.emptyCheck, options.collections, options.excludeCollections));
   },
 };
+
+/**
+ * A cursor's documents, one batch at a time, with the next batch already asked for while this one
+ * is processed: the server's work and the round trip overlap ours. At most two batches are held.
+ * The cursor is closed when the iteration ends, however it ends.
+ */
+async function* prefetched<T>(cursor: FindCursor<T>): AsyncGenerator<T> {
+  let more: Promise<boolean> | undefined;
+  try {
+    more = cursor.hasNext();
+    while (await more) {
+      const batch = cursor.readBufferedDocuments();
+      more = cursor.hasNext();
+      more.catch(() => undefined); // it may fail while this batch is consumed: awaited, and thrown, below
+      yield* batch;
+    }
+  } finally {
+    await more?.catch(() => undefined);
+    await cursor.close();
+  }
+}
 
 async function readIndexes(
   archive: { open(path: string): Promise<Readable> },

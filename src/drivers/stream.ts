@@ -2,10 +2,12 @@
 import { type Readable, type Transform, pipeline } from 'node:stream';
 import type { CommandSpec, DriverContext, EntrySink } from '../core/driver.js';
 import type { EntryRecord } from '../core/manifest.js';
+import { BlockBatcher } from './blocks.js';
 
 /**
- * Run `spec` and stream its stdout into `entry`, through `tap` when given (a pass-through that
- * counts units as the bytes go by); a failure on either side stops both.
+ * Run `spec` and stream its stdout into `entry`, gathered into blocks of at least 256 KiB (the
+ * steps after it cost per chunk, and tools write small ones), through `tap` when given (a
+ * pass-through that counts units as the bytes go by); a failure on either side stops both.
  */
 export async function dumpCommand(
   ctx: DriverContext,
@@ -17,7 +19,10 @@ export async function dumpCommand(
   const proc = ctx.runner.start(spec, { signal: ctx.signal });
   let record: EntryRecord;
   try {
-    const source = options.tap ? pipeline(proc.stdout, options.tap, () => undefined) : proc.stdout;
+    // pipeline's callback ignores the error: it reaches the sink by destroying the last stream.
+    const ignore = () => undefined;
+    const blocks = new BlockBatcher();
+    const source = options.tap ? pipeline(proc.stdout, blocks, options.tap, ignore) : pipeline(proc.stdout, blocks, ignore);
     record = await sink.add(entry, source, { compressed: options.compressed });
   } catch (error) {
     proc.kill(error);

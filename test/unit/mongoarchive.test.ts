@@ -1,7 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { BSON } from 'bson';
 import { describe, expect, it } from 'vitest';
-import { MongoArchiveCounter } from '../../src/drivers/mongoarchive.js';
+import { Readable } from 'node:stream';
+import { MongoArchiveCounter, countingTap } from '../../src/drivers/mongoarchive.js';
 import { mongodumpArgs, mongorestoreArgs } from '../../src/drivers/mongodump.js';
 import { describeMongo, parseMongoUri } from '../../src/drivers/mongouri.js';
 
@@ -54,6 +55,71 @@ describe('mongodump archive counter', () => {
     counter.write(data.subarray(0, data.length - 30));
     expect(counter.complete).toBe(false);
     expect(() => new MongoArchiveCounter().write(gzipSync(data))).toThrow(/bad magic/);
+  });
+});
+
+describe('mongodump archive counting tap', () => {
+  /** The bytes that came out; the counter's verdict is taken the moment the tap ends. */
+  function through(data: Buffer, size: number, counter: MongoArchiveCounter): Promise<Buffer> {
+    const pieces: Buffer[] = [];
+    for (let i = 0; i < data.length; i += size) pieces.push(data.subarray(i, i + size));
+    const out: Buffer[] = [];
+    const tap = Readable.from(pieces).pipe(countingTap(counter));
+    return new Promise((resolve, reject) => {
+      tap.on('data', (chunk: Buffer) => out.push(chunk));
+      tap.once('error', reject);
+      tap.once('end', () => {
+        verdict.set(counter, { error: counter.error, complete: counter.complete, counts: counter.counts() });
+        resolve(Buffer.concat(out));
+      });
+    });
+  }
+  const verdict = new WeakMap<MongoArchiveCounter, { error: Error | undefined; complete: boolean; counts: unknown }>();
+
+  /** Many documents, so that the gzipped stream spans many chunks and the inflater's output several. */
+  function bigArchive(): Buffer {
+    const ns = (collection: string, EOF = false) => doc({ db: 'shop', collection, EOF, CRC: BSON.Long.fromNumber(0) });
+    const docs = Array.from({ length: 3000 }, (_, i) => doc({ i, pad: `${i}`.repeat(100 + (i % 50)) }));
+    return Buffer.concat([
+      int32(0x8199e26d),
+      doc({ concurrent_collections: 4, version: '0.1', server_version: '6.0.0', tool_version: '100.7.0' }),
+      doc({ db: 'shop', collection: 'big', metadata: '{}', size: 10 }),
+      TERM,
+      ns('big'), ...docs.slice(0, 1700), TERM,
+      ns('big'), ...docs.slice(1700), TERM,
+      ns('big', true), TERM,
+    ]);
+  }
+
+  for (const size of [7, 4096, 256 * 1024]) {
+    it(`passes the gzipped bytes on unchanged and counts them, in ${size}-byte chunks`, async () => {
+      const gz = gzipSync(bigArchive());
+      const counter = new MongoArchiveCounter();
+      expect((await through(gz, size, counter)).equals(gz)).toBe(true);
+      expect(verdict.get(counter)).toEqual({ error: undefined, complete: true, counts: [{ db: 'shop', collection: 'big', count: 3000 }] });
+    });
+  }
+
+  it('still passes the bytes on when they cannot be counted', async () => {
+    const notGzip = Buffer.from(bigArchive());
+    const counter = new MongoArchiveCounter();
+    expect((await through(notGzip, 65536, counter)).equals(notGzip)).toBe(true);
+    expect(counter.error).toBeDefined();
+  });
+
+  it('ends only once the decompressor has seen the end: a truncated stream is an error by then', async () => {
+    const truncated = gzipSync(bigArchive()).subarray(0, 20_000);
+    const counter = new MongoArchiveCounter();
+    expect((await through(truncated, 4096, counter)).equals(truncated)).toBe(true);
+    expect(verdict.get(counter)).toMatchObject({ complete: false, error: expect.objectContaining({ message: expect.stringMatching(/unexpected end/) }) });
+  });
+
+  it('reports a bad gzip checksum by the time the tap ends', async () => {
+    const gz = Buffer.from(gzipSync(bigArchive()));
+    gz.writeUInt32LE(gz.readUInt32LE(gz.length - 8) ^ 1, gz.length - 8); // CRC-32 of the data
+    const counter = new MongoArchiveCounter();
+    expect((await through(gz, 256 * 1024, counter)).equals(gz)).toBe(true);
+    expect(verdict.get(counter)?.error?.message).toMatch(/check/i);
   });
 });
 
