@@ -132,6 +132,11 @@ const onSignal = (signal: NodeJS.Signals) => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// A reader that stops early (`backupkit list | head`) closes the pipe: not an error, and the run
+// goes on to the end; later writes to stdout are dropped.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
 
 const code = await main({
   argv: process.argv.slice(2),

@@ -15,9 +15,13 @@ const WINDOW = 32 * 1024;
 
 export const DEFLATE_BLOCK = 1 << 20;
 
-/** Blocks in flight: one per core, leaving one of libuv's four threads free for file I/O. */
+/**
+ * Blocks in flight: one per core plus one, so a core never waits while this thread hands on a
+ * block; but never the whole of libuv's thread pool, which file I/O needs too.
+ */
 export function defaultConcurrency(): number {
-  return Math.max(1, Math.min(3, availableParallelism()));
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(availableParallelism() + 1, pool - 1));
 }
 
 export class ParallelDeflate {

@@ -1,8 +1,9 @@
 /** Config and usage errors: exit 2, naming the file, the key path and what to do. */
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, tempDir, writeConfig } from '../support/cli.js';
+import { BIN, runCli, tempDir, writeConfig } from '../support/cli.js';
 
 async function withConfig(config: unknown, args: string[] = ['list'], env: Record<string, string | undefined> = {}) {
   const dir = tempDir();
@@ -87,6 +88,12 @@ describe('config errors', () => {
 });
 
 describe('usage errors', () => {
+  it('stops quietly, exit 0, when the reader of its output closes the pipe early', () => {
+    // `head -c 1` takes one byte and closes the pipe while help is still being written.
+    const out = execFileSync('bash', ['-c', `node "${BIN}" --help | head -c 1 >/dev/null; echo "exit \${PIPESTATUS[0]}"`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(out.trim()).toBe('exit 0');
+  });
+
   it('exits 2 for an unknown command, option or target', async () => {
     const { file, dir } = await withConfig({ targets: { app: { driver: 'sqlite', path: './a.sqlite' } } });
     const cli = (...args: string[]) => runCli(['-c', file, ...args], { cwd: dir });
