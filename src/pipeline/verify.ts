@@ -10,7 +10,7 @@ import { errorMessage } from '../core/errors.js';
 import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar } from '../core/manifest.js';
 import { formatBytes } from '../core/format.js';
 import { unsafeFileEntries } from './files.js';
-import { hashOnLane, openSha256Lane } from './hashlane.js';
+import { hashStream } from './hash.js';
 import { hashFileInWorker } from './hashworker.js';
 import { ZipReader } from './zipreader.js';
 
@@ -103,20 +103,14 @@ async function checkEntries(file: string, sidecar: Sidecar | undefined, options:
     checks.push('manifest');
 
     if (options.entries) {
-      // Entries are hashed on a worker thread too, while this one reads and inflates.
-      const lane = openSha256Lane();
-      try {
-        for (const entry of manifest.entries) {
-          let sha256: string;
-          try {
-            ({ sha256 } = await hashOnLane(await reader.open(entry.path), lane, options.onBytes));
-          } catch (error) {
-            return fail(`entry ${entry.path} cannot be read: ${errorMessage(error)}`, manifest);
-          }
-          if (sha256 !== entry.sha256) return fail(`entry ${entry.path}: checksum mismatch`, manifest);
+      for (const entry of manifest.entries) {
+        let sha256: string;
+        try {
+          ({ sha256 } = await hashStream(await reader.open(entry.path), options.onBytes));
+        } catch (error) {
+          return fail(`entry ${entry.path} cannot be read: ${errorMessage(error)}`, manifest);
         }
-      } finally {
-        lane.close();
+        if (sha256 !== entry.sha256) return fail(`entry ${entry.path}: checksum mismatch`, manifest);
       }
       checks.push('checksums');
     }

@@ -77,7 +77,7 @@ describe('sqlite and files, through the CLI', () => {
     const rows = sqliteRows(db);
     const uploads = path.join(dir, 'uploads');
     const deep = readFileSync(path.join(uploads, 'a/b/deep.bin'));
-    // Past 1 MiB, the archive's hash is computed on a worker thread: the sidecar must still match.
+    // A file of several MiB, so the archive spans many blocks: the sidecar's hash must match the file's.
     const big = randomBytes(5 * 1024 * 1024 + 3);
     writeFileSync(path.join(uploads, 'big.bin'), big);
     const backup = (await cli('--json', 'backup')).json().backups[0];
