@@ -26,6 +26,8 @@ export function mysql(database: string | undefined, sql: string): Promise<(strin
       const lines = out.split('\n').filter((line) => line !== '');
       resolve(lines.map((line) => line.split('\t').map((field) => (field === 'NULL' ? null : field))));
     });
+    // If the client dies before reading the SQL, its exit code and stderr say why, not an EPIPE.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(sql);
   });
 }
