@@ -30,8 +30,10 @@ from django.contrib.auth.models import User
 from store.models import Category, Order, OrderLine, Product, Tag
 tags = [Tag.objects.create(name=n) for n in ["new", "sale", "eco", "Ünïcode ✓"]]
 cats = [Category.objects.create(slug=s, title=t) for s, t in [("lamps", "Lamps"), ("chairs", "Chairs & Stools"), ("misc", "Misc \\"quoted\\"")]]
-users = [User.objects.create_user(f"user{i}", f"user{i}@example.com", "pw") for i in range(5)]
 base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+# Whole milliseconds: Django's JSON serializer keeps no more, so a now() with microseconds would not
+# come back equal (documented in the README), and user0 lands on a whole second, written without a fraction.
+users = [User.objects.create_user(f"user{i}", f"user{i}@example.com", "pw", date_joined=base + timedelta(minutes=i, milliseconds=250 * i)) for i in range(5)]
 products = []
 for i in range(60):
     p = Product.objects.create(category=cats[i % 3], name=f"Product {i} — ünïcode", price=Decimal(f"{i}.{i % 100:02d}"),
