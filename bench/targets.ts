@@ -22,3 +22,8 @@ export function row(pair: string, a: Side | null, b: Side, target: string, make:
 }
 
 export const BACKUP_TARGET = 'B/A ≤ 1.05, RSS ≤ 150 MB, scratch 0';
+
+/** A backup or restore row: B within 1.05× of A, under the memory ceiling, with no scratch disk. */
+export function backupRow(pair: string, a: Side, b: Side, target = BACKUP_TARGET): Row {
+  return row(pair, a, b, target, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(b), checks.scratch(b)]);
+}

@@ -9,7 +9,7 @@ import { MONGO_DATABASE } from '../data.js';
 import { measure } from '../measure.js';
 import { type Row, formatBytes } from '../report.js';
 import { type Contender, runPair, sideOf } from '../rounds.js';
-import { BACKUP_TARGET, RATIO_MAX, checks, row } from '../targets.js';
+import { BACKUP_TARGET, backupRow, checks, row } from '../targets.js';
 import { backupContender, keeper } from './backupkit.js';
 
 export async function pairMongoBackup(bench: Bench): Promise<Row[]> {
@@ -46,7 +46,7 @@ export async function pairMongoBackup(bench: Bench): Promise<Row[]> {
   const sj = sideOf(bj, samples.get(bj)!);
   bench.data.push(['MongoDB archives', `mongodump --gzip ${formatBytes(sa.outputBytes ?? 0)}; backupkit mongodump ${formatBytes(sb.outputBytes ?? 0)}, mongo-json ${formatBytes(sj.outputBytes ?? 0)}`]);
   return [
-    row('mongo-backup', sa, sb, `${BACKUP_TARGET} (test server)`, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb), checks.scratch(sb)]),
+    backupRow('mongo-backup', sa, sb, `${BACKUP_TARGET} (test server)`),
     row('mongo-backup', sa, sj, 'RSS ≤ 150 MB, scratch 0 (another format: B/A for information)', () => [checks.rss(sj), checks.scratch(sj)]),
   ];
 }

@@ -10,7 +10,7 @@ import { PG_DATABASE, pgEnv, pgTool, psql } from '../data.js';
 import { measure } from '../measure.js';
 import { type Row, formatBytes } from '../report.js';
 import { type Contender, runPair, sideOf } from '../rounds.js';
-import { BACKUP_TARGET, RATIO_MAX, checks, row } from '../targets.js';
+import { backupRow } from '../targets.js';
 import { backupContender, keeper } from './backupkit.js';
 
 function pgDumpContender(bench: Bench, pg: PgServer): Contender {
@@ -47,7 +47,7 @@ export async function pairPgBackup(bench: Bench): Promise<Row[]> {
   const sa = sideOf(a, samples.get(a)!);
   const sb = sideOf(b, samples.get(b)!);
   bench.data.push(['pg_dump -Fc output', `${formatBytes(sa.outputBytes ?? 0)} (backupkit archive: ${formatBytes(sb.outputBytes ?? 0)})`]);
-  return [row('pg-backup', sa, sb, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb), checks.scratch(sb)])];
+  return [backupRow('pg-backup', sa, sb)];
 }
 
 /** A pg_dump file and a backupkit backup of the database, made untimed when pg-backup did not run. */
@@ -100,5 +100,5 @@ export async function pairPgRestore(bench: Bench): Promise<Row[]> {
   psql(pg, 'VACUUM ANALYZE');
   const sa = sideOf(a, samples.get(a)!);
   const sb = sideOf(b, samples.get(b)!);
-  return [row('pg-restore', sa, sb, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb), checks.scratch(sb)])];
+  return [backupRow('pg-restore', sa, sb)];
 }

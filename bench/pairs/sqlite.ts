@@ -9,7 +9,7 @@ import type { Bench } from '../bench.js';
 import { measure } from '../measure.js';
 import { type Row, formatBytes } from '../report.js';
 import { type Contender, runPair, sideOf } from '../rounds.js';
-import { BACKUP_TARGET, RATIO_MAX, checks, row } from '../targets.js';
+import { backupRow } from '../targets.js';
 import { backupContender, keeper } from './backupkit.js';
 
 export function sqliteConfig(bench: Bench, file: string): string {
@@ -62,8 +62,8 @@ export async function pairSqliteBackup(bench: Bench): Promise<Row[]> {
   const sgz = sideOf(gz, samples.get(gz)!);
   bench.data.push(['SQLite archive', `${formatBytes(sb.outputBytes ?? 0)} at level 6 (default), ${formatBytes(sb0.outputBytes ?? 0)} at level 0`]);
   return [
-    row('sqlite-backup', sa, sb, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb), checks.scratch(sb)]),
-    row('sqlite-backup', sa, sb0, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb0), checks.scratch(sb0)]),
-    row('sqlite-backup', sgz, sb, BACKUP_TARGET, (r) => [checks.ratio(r, RATIO_MAX), checks.rss(sb), checks.scratch(sb)]),
+    backupRow('sqlite-backup', sa, sb),
+    backupRow('sqlite-backup', sa, sb0),
+    backupRow('sqlite-backup', sgz, sb),
   ];
 }

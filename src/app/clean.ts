@@ -88,7 +88,7 @@ async function cleanTarget(deps: AppDeps, target: TargetConfig, sidecars: Sideca
       deps.log.info({ id: item.id }, `deleted ${item.id}`);
     }
     for (const orphan of orphans) {
-      await deps.storage.removeFile(orphan.file);
+      await deps.storage.remove(orphan.id);
       deps.log.info({ file: orphan.file }, `removed orphan ${orphan.file}`);
     }
   } finally {

@@ -10,10 +10,10 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BSON } from 'bson';
+import { BLOCK_BYTES } from './blocks.js';
 
 const MAGIC = 0x8199e26d;
 const TERMINATOR = 0xffffffff;
-const COUNT_CHUNK_BYTES = 256 * 1024;
 
 type State = 'magic' | 'headerLength' | 'header' | 'metaLength' | 'meta' | 'nsLength' | 'ns' | 'eofTerminator' | 'dataLength';
 
@@ -147,7 +147,7 @@ export class MongoArchiveCounter {
  */
 export function countingTap(counter: MongoArchiveCounter): Transform {
   // Large output chunks: zlib makes one trip to the thread pool per output chunk.
-  const gunzip = createGunzip({ chunkSize: COUNT_CHUNK_BYTES });
+  const gunzip = createGunzip({ chunkSize: BLOCK_BYTES });
   gunzip.on('data', (chunk: Buffer) => {
     if (counter.error) return;
     try {

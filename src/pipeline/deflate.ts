@@ -13,13 +13,13 @@ import { constants, deflateRaw } from 'node:zlib';
 const deflateRawAsync = promisify(deflateRaw);
 const WINDOW = 32 * 1024;
 
-export const DEFLATE_BLOCK = 1 << 20;
+const DEFLATE_BLOCK = 1 << 20;
 
 /**
  * Blocks in flight: one per core plus one, so a core never waits while this thread hands on a
  * block; but never the whole of libuv's thread pool, which file I/O needs too.
  */
-export function defaultConcurrency(): number {
+function defaultConcurrency(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
   return Math.max(1, Math.min(availableParallelism() + 1, pool - 1));
 }

@@ -25,6 +25,12 @@ const MAX_16 = 0xffff;
 const MAX_32 = 0xffffffff;
 const DOS_DIRECTORY = 0x10;
 
+/** Unix file types, in the high bits of a mode. */
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFLNK = 0o120000;
+
 export interface CentralRecord {
   name: Buffer;
   method: number;
@@ -35,7 +41,6 @@ export interface CentralRecord {
   offset: number;
   /** Unix mode including the file type bits (S_IFREG, S_IFDIR, S_IFLNK). */
   mode: number;
-  directory: boolean;
 }
 
 /** A local header whose crc and sizes follow the data, in its data descriptor. */
@@ -89,7 +94,7 @@ export function centralHeader(r: CentralRecord): Buffer {
   b.writeUInt16LE(r.name.length, 28);
   b.writeUInt16LE(extra.length, 30);
   // comment length, disk number start, internal attributes: 0
-  b.writeUInt32LE((((r.mode & 0xffff) << 16) | (r.directory ? DOS_DIRECTORY : 0)) >>> 0, 38);
+  b.writeUInt32LE((((r.mode & 0xffff) << 16) | ((r.mode & S_IFMT) === S_IFDIR ? DOS_DIRECTORY : 0)) >>> 0, 38);
   b.writeUInt32LE(big[2] ? MAX_32 : r.offset, 42);
   r.name.copy(b, 46);
   extra.copy(b, 46 + r.name.length);

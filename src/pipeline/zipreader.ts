@@ -8,10 +8,7 @@ import { Readable, Transform } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
 import { VerificationError, errorMessage } from '../core/errors.js';
-
-const S_IFMT = 0o170000;
-const S_IFLNK = 0o120000;
-const S_IFDIR = 0o040000;
+import { S_IFDIR, S_IFLNK, S_IFMT } from './zipformat.js';
 
 export interface ZipEntryInfo {
   name: string;

@@ -18,12 +18,7 @@ import { finished } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import type { EntryRecord } from '../core/manifest.js';
 import { ParallelDeflate } from './deflate.js';
-import { type CentralRecord, METHOD_DEFLATED, METHOD_STORED, centralHeader, dataDescriptor, endOfArchive, localHeader } from './zipformat.js';
-
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFDIR = 0o040000;
-const S_IFLNK = 0o120000;
+import { type CentralRecord, METHOD_DEFLATED, METHOD_STORED, S_IFDIR, S_IFLNK, S_IFREG, centralHeader, dataDescriptor, endOfArchive, localHeader } from './zipformat.js';
 
 export interface EntryOptions {
   /** Already compressed (pg_dump -Fc, gzip): stored as is instead of deflated. */
@@ -116,7 +111,7 @@ export class ZipWriter {
       this.throwIfFailed();
       const compressedSize = deflate ? deflate.written : size;
       await this.emit(dataDescriptor(crc, compressedSize, size));
-      this.records.push({ name: nameBytes, method, date, crc32: crc, compressedSize, size, offset, mode, directory: (mode & S_IFMT) === S_IFDIR });
+      this.records.push({ name: nameBytes, method, date, crc32: crc, compressedSize, size, offset, mode });
       const sha256 = this.entryHash.digest('hex');
       this.entryHash = createHash('sha256');
       return { path: name, size, sha256 };

@@ -106,11 +106,6 @@ export class LocalStorage {
     await rm(this.sidecarPath(id), { force: true });
   }
 
-  /** Remove one file of the storage (an orphan). */
-  async removeFile(file: string): Promise<void> {
-    await rm(file, { force: true });
-  }
-
   /** Remove the partial files of `target` left by runs that are no longer alive. */
   async removeLeftovers(target: string): Promise<string[]> {
     const removed: string[] = [];

@@ -1,6 +1,7 @@
-import { Readable, Writable, pipeline } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BLOCK_BYTES, BlockBatcher, lineBlocks } from '../../src/drivers/blocks.js';
+import { quietLog } from '../support/app.js';
 import { dumpCommand } from '../../src/drivers/stream.js';
 import type { DriverContext, EntrySink, ProcessRunner } from '../../src/core/driver.js';
 
@@ -133,8 +134,7 @@ describe('dumpCommand', () => {
   }
 
   function context(runner: ProcessRunner): DriverContext {
-    const log = { debug() {}, info() {}, warn() {}, error() {} };
-    return { target: 't', signal: new AbortController().signal, log, runner, env: {}, bin: undefined, tempPath: (n) => n };
+    return { target: 't', signal: new AbortController().signal, log: quietLog, runner, env: {}, bin: undefined, tempPath: (n) => n };
   }
 
   function collectingSink(seen: Buffer[]): EntrySink {
