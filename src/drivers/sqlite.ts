@@ -80,9 +80,10 @@ export const sqliteDriver: Driver<SqliteOptions> = {
       if (mode !== 'wal') {
         db.exec('BEGIN');
         try {
-          const units = tableUnits(db); // the first read takes the shared lock, held until COMMIT
+          db.prepare('SELECT count(*) FROM sqlite_schema').get(); // the first read takes the shared lock, held until COMMIT
           await sink.add(ENTRY, createReadStream(options.path, { highWaterMark: 1 << 20 }), { compressed: false });
-          return { units, tool: { name: 'sqlite', version } };
+          // Counted after the copy, in the same transaction: the pages are in memory by now.
+          return { units: tableUnits(db), tool: { name: 'sqlite', version } };
         } finally {
           db.exec('COMMIT');
         }
