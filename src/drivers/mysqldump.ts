@@ -21,12 +21,12 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { serverConnectionShape } from './connection.js';
-import type { DriverContext, Driver } from '../core/driver.js';
-import { ToolMissingError, UsageError } from '../core/errors.js';
+import type { Driver } from '../core/driver.js';
+import { UsageError } from '../core/errors.js';
 import type { Source, Unit } from '../core/manifest.js';
 import { MysqlDumpCounter, countingTap, filterTables } from './mysqlsql.js';
 import { dumpCommand, restoreCommand } from './stream.js';
-import { findTool, toolVersion } from './tools.js';
+import { requireTool, toolVersion } from './tools.js';
 
 const optionsSchema = z.object({
   ...serverConnectionShape,
@@ -167,19 +167,6 @@ export function quoteString(value: string): string {
 }
 
 /** The first of `names` found, in the target's `bin` folder first, then on PATH. */
-function requireOneOf(ctx: Pick<DriverContext, 'bin' | 'env'>, names: string[]): string {
-  const places = [...(ctx.bin ? [{ bin: ctx.bin, env: {} }] : []), { bin: undefined, env: ctx.env }];
-  for (const { bin, env } of places) {
-    for (const name of names) {
-      const found = findTool(name, bin, env);
-      if (found) return found;
-    }
-  }
-  throw new ToolMissingError(`${names.join(' or ')} not found ${ctx.bin ? `in ${ctx.bin} or ` : 'in '}PATH`, {
-    hint: `${INSTALL_HINT}\nOr set the target's "bin" option to the folder that holds it.`,
-  });
-}
-
 /** The base tables `isEmpty` looks at: those the target dumps. */
 function tablesCondition(options: MysqlDumpOptions): string {
   const list = (names: string[]) => names.map(quoteString).join(', ');
@@ -231,11 +218,11 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
   matchesUnit: (name, unit) => unit.name === name,
 
   async checkTools(ctx, _options, purpose) {
-    requireOneOf(ctx, purpose === 'dump' ? DUMP_TOOLS : CLIENT_TOOLS);
+    requireTool(ctx, purpose === 'dump' ? DUMP_TOOLS : CLIENT_TOOLS, INSTALL_HINT);
   },
 
   async dump(ctx, options, sink) {
-    const tool = requireOneOf(ctx, DUMP_TOOLS);
+    const tool = requireTool(ctx, DUMP_TOOLS, INSTALL_HINT);
     const version = await toolVersion(ctx, tool);
     const password = mysqlConnection(options).password;
     const counter = new MysqlDumpCounter();
@@ -251,7 +238,7 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
   },
 
   async restore(ctx, options, archive, plan) {
-    const client = requireOneOf(ctx, CLIENT_TOOLS);
+    const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
     const password = mysqlConnection(options).password;
     await withDefaultsFile(ctx.tempPath('my.cnf'), password, async (file) => {
       // A restore recreates a database that is gone (--into, or a wiped server found by auto).
@@ -267,7 +254,7 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
   },
 
   async isEmpty(ctx, options) {
-    const client = requireOneOf(ctx, CLIENT_TOOLS);
+    const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
     const database = databaseOf(options);
     const password = mysqlConnection(options).password;
     return withDefaultsFile(ctx.tempPath('my.cnf'), password, async (file) => {

@@ -18,11 +18,21 @@ export function findTool(name: string, bin: string | undefined, env: NodeJS.Proc
   return undefined;
 }
 
-/** The tool's path, or a ToolMissingError naming where it looked and how to install it. */
-export function requireTool(ctx: Pick<DriverContext, 'bin' | 'env'>, name: string, installHint: string): string {
-  const found = findTool(name, ctx.bin, ctx.env);
-  if (found) return found;
-  throw new ToolMissingError(`${name} not found ${ctx.bin ? `in ${ctx.bin} or ` : 'in '}PATH`, {
+/**
+ * The tool's path, or a ToolMissingError naming where it looked and how to install it. Given
+ * several names (mysqldump or mariadb-dump), the `bin` folder is searched for each of them before
+ * PATH is, and the first name found wins within each.
+ */
+export function requireTool(ctx: Pick<DriverContext, 'bin' | 'env'>, names: string | readonly string[], installHint: string): string {
+  const list = typeof names === 'string' ? [names] : names;
+  const places = [...(ctx.bin ? [{ bin: ctx.bin, env: {} }] : []), { bin: undefined, env: ctx.env }];
+  for (const { bin, env } of places) {
+    for (const name of list) {
+      const found = findTool(name, bin, env);
+      if (found) return found;
+    }
+  }
+  throw new ToolMissingError(`${list.join(' or ')} not found ${ctx.bin ? `in ${ctx.bin} or ` : 'in '}PATH`, {
     hint: `${installHint}\nOr set the target's "bin" option to the folder that holds it.`,
   });
 }
