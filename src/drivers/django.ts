@@ -26,8 +26,8 @@ import type { Driver } from '../core/driver.js';
 import { OperationError, UsageError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
 import { type DjangoTarget, djangoEnv, djangoVersion, introspect, managePy, modelsAreEmpty, pythonPath } from './djangopy.js';
-import { ModelCounter, modelCountingTap } from './jsoncount.js';
-import { dumpCommand, restoreCommand } from './stream.js';
+import { ModelCounter } from './jsoncount.js';
+import { countingTap, dumpCommand, restoreCommand } from './stream.js';
 
 const optionsSchema = z.object({
   project: z.string().min(1),
@@ -103,7 +103,7 @@ export const djangoDriver: Driver<DjangoOptions> = {
       { command: pythonPath(ctx, options), args: dumpdataArgs(options, excludes), cwd: options.project, env: djangoEnv(options) },
       sink,
       ENTRY,
-      { compressed: false, tap: modelCountingTap(counter) },
+      { compressed: false, tap: countingTap(counter) },
     );
     const counts = counter.result();
     const units: Unit[] = models.map((name) => ({ name, kind: 'model', count: counts.get(name) ?? 0 }));

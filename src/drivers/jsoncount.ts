@@ -4,7 +4,6 @@
  * and strings, and reads only the short strings at object level (keys and the `model` value), so
  * memory stays flat whatever the dump's size.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -72,14 +71,4 @@ export class ModelCounter {
     if (this.expectKey) this.lastKey = text;
     else if (this.lastKey === 'model') this.counts.set(text, (this.counts.get(text) ?? 0) + 1);
   }
-}
-
-/** A pass-through that feeds the counter. */
-export function modelCountingTap(counter: ModelCounter): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      counter.write(chunk);
-      callback(null, chunk);
-    },
-  });
 }

@@ -145,7 +145,7 @@ export class MongoArchiveCounter {
  * decompressor's input buffer has room, so a slow counter slows the stream instead of buffering it;
  * the stream ends once the counter has seen every byte.
  */
-export function countingTap(counter: MongoArchiveCounter): Transform {
+export function archiveCountingTap(counter: MongoArchiveCounter): Transform {
   // Large output chunks: zlib makes one trip to the thread pool per output chunk.
   const gunzip = createGunzip({ chunkSize: BLOCK_BYTES });
   gunzip.on('data', (chunk: Buffer) => {

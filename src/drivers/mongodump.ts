@@ -67,10 +67,10 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const database = databaseOf(options);
     const version = await toolVersion(ctx, mongodump);
     const collections = await collectionFilter(options, database);
-    const { MongoArchiveCounter, countingTap } = await import('./mongoarchive.js');
+    const { MongoArchiveCounter, archiveCountingTap } = await import('./mongoarchive.js');
     const counter = new MongoArchiveCounter();
     await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, (configFile) =>
-      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: true, tap: countingTap(counter) }),
+      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: true, tap: archiveCountingTap(counter) }),
     );
     if (counter.error || !counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
     const units: Unit[] = counter.counts().map((ns) => ({

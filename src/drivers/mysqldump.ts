@@ -24,8 +24,8 @@ import { serverConnectionShape } from './connection.js';
 import type { Driver } from '../core/driver.js';
 import { UsageError } from '../core/errors.js';
 import type { Source, Unit } from '../core/manifest.js';
-import { MysqlDumpCounter, countingTap, filterTables } from './mysqlsql.js';
-import { dumpCommand, restoreCommand } from './stream.js';
+import { MysqlDumpCounter, filterTables } from './mysqlsql.js';
+import { countingTap, dumpCommand, restoreCommand } from './stream.js';
 import { requireTool, toolVersion } from './tools.js';
 
 const optionsSchema = z.object({

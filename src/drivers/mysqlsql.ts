@@ -184,16 +184,6 @@ export class MysqlDumpCounter {
 }
 
 /** A pass-through for the dump text that counts as the bytes go by. */
-export function countingTap(counter: MysqlDumpCounter): Transform {
-  return new Transform({
-    highWaterMark: 1 << 20,
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      counter.write(chunk);
-      callback(null, chunk);
-    },
-  });
-}
-
 /**
  * Keeps the sections of the named tables (structure, data, triggers) with the dump's header and
  * footer, and drops every other section: other tables, views, routines, events. Lines are

@@ -1,5 +1,5 @@
 /** Streaming a tool's stdout into an archive entry, and an archive entry into a tool's stdin. */
-import { type Readable, type Transform, pipeline } from 'node:stream';
+import { type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
 import type { CommandSpec, DriverContext, EntrySink } from '../core/driver.js';
 import type { EntryRecord } from '../core/manifest.js';
 import { BlockBatcher } from './blocks.js';
@@ -31,6 +31,17 @@ export async function dumpCommand(
   }
   await proc.done;
   return record;
+}
+
+/** A pass-through that shows every chunk to `counter` (which counts units in a dump) on its way. */
+export function countingTap(counter: { write(chunk: Buffer): void }): Transform {
+  return new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      counter.write(chunk);
+      callback(null, chunk);
+    },
+  });
 }
 
 /** Run `spec` with `input` on its stdin; resolves when it exits 0. */

@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { BSON } from 'bson';
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
-import { MongoArchiveCounter, countingTap } from '../../src/drivers/mongoarchive.js';
+import { MongoArchiveCounter, archiveCountingTap } from '../../src/drivers/mongoarchive.js';
 import { mongodumpArgs, mongorestoreArgs } from '../../src/drivers/mongodump.js';
 import { describeMongo, parseMongoUri } from '../../src/drivers/mongouri.js';
 
@@ -64,7 +64,7 @@ describe('mongodump archive counting tap', () => {
     const pieces: Buffer[] = [];
     for (let i = 0; i < data.length; i += size) pieces.push(data.subarray(i, i + size));
     const out: Buffer[] = [];
-    const tap = Readable.from(pieces).pipe(countingTap(counter));
+    const tap = Readable.from(pieces).pipe(archiveCountingTap(counter));
     return new Promise((resolve, reject) => {
       tap.on('data', (chunk: Buffer) => out.push(chunk));
       tap.once('error', reject);
