@@ -44,6 +44,8 @@ export class Bench {
   readonly data: [string, string][] = [];
   /** 1-minute load average seen before each timed run: other work on the machine shows here. */
   readonly loads: number[] = [];
+  /** The CPU probe's SHA-256 throughput before each pair (machine.ts): a machine that slows down mid-run shows here. */
+  readonly probes: { pair: string; mbPerS: number }[] = [];
   readonly notes: string[] = [];
   cachesDropped = false;
   /** Set by SIGINT/SIGTERM: the command that was running fails, which is not the harness breaking. */

@@ -1,5 +1,6 @@
 /** Facts about the machine and the tools, for the report's first table. */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,4 +39,19 @@ export function damonReclaim(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The machine's speed right now: SHA-256 throughput over 64 MiB in this process, in MB/s (10^6).
+ * A shared or throttled VM can lose a third of its speed for minutes at a time; a probe before each
+ * pair shows whether the pairs of one run, or two runs, saw the same machine.
+ */
+export function cpuProbe(): number {
+  const block = Buffer.alloc(1 << 20, 0x5a);
+  const started = process.hrtime.bigint();
+  const hash = createHash('sha256');
+  for (let i = 0; i < 64; i++) hash.update(block);
+  hash.digest();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return (64 * 2 ** 20) / 1e6 / seconds;
 }

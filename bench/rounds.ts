@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { type Bench, log } from './bench.js';
+import { cpuProbe } from './machine.js';
 import { type Measurement, median } from './measure.js';
 import { type Side, formatBytes, formatMs, formatRss } from './report.js';
 
@@ -29,6 +30,7 @@ export interface PairRun {
 
 export async function runPair(bench: Bench, id: string, contenders: Contender[], plan: PairRun): Promise<Map<Contender, Sample[]>> {
   const samples = new Map<Contender, Sample[]>(contenders.map((c) => [c, []]));
+  bench.probes.push({ pair: id, mbPerS: cpuProbe() });
   const once = async (c: Contender) => {
     await plan.before?.();
     if (plan.cold) bench.cachesDropped = bench.dropCaches() || bench.cachesDropped;
