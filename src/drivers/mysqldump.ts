@@ -166,7 +166,6 @@ export function quoteString(value: string): string {
   return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
 }
 
-/** The first of `names` found, in the target's `bin` folder first, then on PATH. */
 /** The base tables `isEmpty` looks at: those the target dumps. */
 function tablesCondition(options: MysqlDumpOptions): string {
   const list = (names: string[]) => names.map(quoteString).join(', ');

@@ -183,7 +183,6 @@ export class MysqlDumpCounter {
   }
 }
 
-/** A pass-through for the dump text that counts as the bytes go by. */
 /**
  * Keeps the sections of the named tables (structure, data, triggers) with the dump's header and
  * footer, and drops every other section: other tables, views, routines, events. Lines are

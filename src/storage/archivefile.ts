@@ -4,11 +4,11 @@
  *
  * Two things keep a large backup at the speed of the disk. The stream buffers up to 4 MiB, so the
  * next block is hashed while the last one is written (a 16 KiB buffer made every 1 MiB block wait
- * for its write). And the data is flushed (fdatasync) every 32 MiB in the background, so the dirty
- * pages never pile up: the kernel does not throttle the writer mid-stream, the database server
- * beside it does not see its own writes stall behind a flood of backup data, and the final fsync has
- * only the last few megabytes left to do. On a 500 MB stored dump the two together cut the wall
- * time by 13%.
+ * for its write). And the data is flushed (fdatasync) every 32 MiB in the background, so unwritten
+ * data never piles up in the page cache: the final fsync has only the last few megabytes left to do
+ * (on a 500 MB archive, 27 ms instead of 285 ms), and a large backup does not leave gigabytes of
+ * dirty pages for the kernel to write out at once beside a busy database. On a 500 MB stored dump
+ * the two together cut the wall time by 13%.
  *
  * `end()` resolves ('finish') only once every byte is on disk.
  */
