@@ -35,8 +35,7 @@ export interface ZipWriterOptions {
 export class ZipWriter {
   private offset = 0;
   private readonly records: CentralRecord[] = [];
-  private archiveHash = createHash('sha256');
-  private entryHash = createHash('sha256');
+  private readonly archiveHash = createHash('sha256');
   private readonly stop = new AbortController();
   private failure: Error | undefined;
   private source: Readable | undefined;
@@ -92,6 +91,7 @@ export class ZipWriter {
     this.throwIfFailed();
     const nameBytes = Buffer.from(name, 'utf8');
     const offset = this.offset;
+    const hash = createHash('sha256');
     let crc = 0;
     let size = 0;
     const deflate = method === METHOD_DEFLATED ? new ParallelDeflate(this.level, (compressed) => this.emit(compressed)) : undefined;
@@ -102,7 +102,7 @@ export class ZipWriter {
         this.throwIfFailed();
         crc = crc32(chunk, crc);
         size += chunk.length;
-        this.entryHash.update(chunk);
+        hash.update(chunk);
         this.onBytes?.(chunk.length);
         if (deflate) await deflate.write(chunk);
         else await this.emit(chunk);
@@ -112,9 +112,7 @@ export class ZipWriter {
       const compressedSize = deflate ? deflate.written : size;
       await this.emit(dataDescriptor(crc, compressedSize, size));
       this.records.push({ name: nameBytes, method, date, crc32: crc, compressedSize, size, offset, mode });
-      const sha256 = this.entryHash.digest('hex');
-      this.entryHash = createHash('sha256');
-      return { path: name, size, sha256 };
+      return { path: name, size, sha256: hash.digest('hex') };
     } catch (error) {
       this.fail(error as Error);
       throw this.failure;
