@@ -9,9 +9,10 @@
  *   excludeTables  all tables but these
  *   emptyCheck     a table whose emptiness means "the database is empty" (for auto)
  *
- * The dump runs in a snapshot exported by a catalog session (pg_dump --snapshot), and the row
- * counts in the manifest are read in that same snapshot: they match the dump exactly. The password
- * reaches the tools only through PGPASSWORD.
+ * The row counts in the manifest are read from the dump as it streams (pgcount.ts), so they are
+ * exactly what the archive holds, at no cost to the database. A custom-format dump is written
+ * uncompressed (--compress=0) and deflated by backupkit on every core, where pg_dump would compress
+ * on one. The password reaches the tools only through PGPASSWORD.
  */
 import { z } from 'zod';
 import { serverConnectionShape } from './connection.js';
@@ -30,7 +31,8 @@ import {
   splitTableName,
   withClient,
 } from './pgconn.js';
-import { dumpCommand, restoreCommand } from './stream.js';
+import { PgCustomCounter, PgPlainCounter } from './pgcount.js';
+import { countingTap, dumpCommand, restoreCommand } from './stream.js';
 import { requireTool, toolVersion } from './tools.js';
 
 const optionsSchema = z.object({
@@ -48,13 +50,12 @@ const INSTALL_HINT =
 const ENTRY = { custom: 'db/dump.pgc', plain: 'db/dump.sql' } as const;
 
 /** pg_dump's argv for these options (pure: tested without a server). */
-export function pgDumpArgs(options: PgDumpOptions, snapshot: string | undefined): string[] {
+export function pgDumpArgs(options: PgDumpOptions): string[] {
   const conn = pgConnection(options);
   const format = options.format ?? 'custom';
   const args = [`--dbname=${libpqString(conn)}`, '--no-password', '--strict-names'];
-  if (format === 'custom') args.push('--format=custom');
+  if (format === 'custom') args.push('--format=custom', '--compress=0');
   else args.push('--format=plain', '--clean', '--if-exists', '--no-owner');
-  if (snapshot) args.push(`--snapshot=${snapshot}`);
   for (const table of options.tables ?? []) args.push(`--table=${exactTablePattern(table)}`);
   for (const table of options.excludeTables ?? []) args.push(`--exclude-table=${exactTablePattern(table)}`);
   return args;
@@ -127,30 +128,13 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
     const conn = pgConnection(options);
     const format = options.format ?? 'custom';
     const version = await toolVersion(ctx, pgDump);
-    const units = await withClient(conn, conn.database, async (client) => {
-      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const snapshot = (await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id')).rows[0]!.id;
-      const tables = selectTables((await client.query<{ schema: string; name: string }>(USER_TABLES)).rows, options);
-      const dumping = dumpCommand(
-        ctx,
-        { command: pgDump, args: pgDumpArgs(options, snapshot), env: libpqEnv(conn) },
-        sink,
-        ENTRY[format],
-        { compressed: format === 'custom' },
-      );
-      // Count while pg_dump streams, in the snapshot it dumps: counts and dump agree exactly.
-      const counting = (async () => {
-        const out: Unit[] = [];
-        for (const t of tables) {
-          const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdent(t.schema)}.${quoteIdent(t.name)}`);
-          out.push({ name: `${t.schema}.${t.name}`, kind: 'table', count: Number(rows[0]!.n) });
-        }
-        return out;
-      })();
-      const [counted] = await Promise.all([counting, dumping]);
-      await client.query('COMMIT');
-      return counted;
+    const counter = format === 'custom' ? new PgCustomCounter() : new PgPlainCounter();
+    await dumpCommand(ctx, { command: pgDump, args: pgDumpArgs(options), env: libpqEnv(conn) }, sink, ENTRY[format], {
+      compressed: false,
+      tap: countingTap(counter),
     });
+    if (!counter.complete) ctx.log.warn(`could not count rows in the dump: ${counter.error?.message ?? 'it ended early'}`);
+    const units: Unit[] = counter.counts().map((t) => ({ name: t.name, kind: 'table', count: counter.complete ? t.count : null }));
     return { units, tool: { name: 'pg_dump', version } };
   },
 

@@ -71,7 +71,7 @@ export async function fingerprint(database: string): Promise<Record<string, { co
   );
   const out: Record<string, { count: number; md5: string | null }> = {};
   for (const t of tables) {
-    const q = `"${t.schema}"."${t.name}"`;
+    const q = `"${t.schema.replaceAll('"', '""')}"."${t.name.replaceAll('"', '""')}"`;
     const [row] = await sql<{ count: string; md5: string | null }>(
       database,
       `SELECT count(*) AS count, md5(string_agg(x::text, E'\\n' ORDER BY x::text)) AS md5 FROM ${q} AS x`,

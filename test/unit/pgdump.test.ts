@@ -31,8 +31,8 @@ describe('pg argv builders', () => {
   const options = { url, tables: ['users', 'sales.Orders'], excludeTables: ['audit'] };
 
   it.each([
-    ['pg_dump custom', pgDumpArgs(options, '00000003-1')],
-    ['pg_dump plain', pgDumpArgs({ ...options, format: 'plain' }, undefined)],
+    ['pg_dump custom', pgDumpArgs(options)],
+    ['pg_dump plain', pgDumpArgs({ ...options, format: 'plain' })],
     ['pg_restore', pgRestoreArgs(options, { schema: 'sales', tables: ['Orders'] })],
     ['psql', psqlRestoreArgs(options)],
   ])('%s never carries the password', (_name, args) => {
@@ -41,13 +41,13 @@ describe('pg argv builders', () => {
     expect(args.join(' ')).toContain("dbname='crm'");
   });
 
-  it('dumps exactly the named tables, in the exported snapshot', () => {
-    expect(pgDumpArgs(options, '00000003-1')).toEqual([
+  it('dumps exactly the named tables, uncompressed for backupkit to deflate', () => {
+    expect(pgDumpArgs(options)).toEqual([
       "--dbname=host='db.example' port='6543' user='app' dbname='crm' sslmode='require' application_name='x'",
       '--no-password',
       '--strict-names',
       '--format=custom',
-      '--snapshot=00000003-1',
+      '--compress=0',
       '--table="public"."users"',
       '--table="sales"."Orders"',
       '--exclude-table="public"."audit"',
@@ -55,8 +55,8 @@ describe('pg argv builders', () => {
   });
 
   it('makes plain dumps that replace what they restore', () => {
-    expect(pgDumpArgs({ database: 'crm' }, undefined)).not.toContain('--clean');
-    expect(pgDumpArgs({ database: 'crm', format: 'plain' }, undefined)).toEqual(
+    expect(pgDumpArgs({ database: 'crm' })).not.toContain('--clean');
+    expect(pgDumpArgs({ database: 'crm', format: 'plain' })).toEqual(
       expect.arrayContaining(['--format=plain', '--clean', '--if-exists', '--no-owner']),
     );
   });

@@ -1,0 +1,378 @@
+/**
+ * Counting the rows of each table in pg_dump's output as it streams: one pass, flat memory, no
+ * second read of the database. The rows are COPY text, one per line: COPY writes a newline inside a
+ * value as `\n`, so every raw newline in a table's data ends exactly one row.
+ *
+ * Custom format, uncompressed (`-Fc -Z0`), as pg_dump writes it to a pipe (pg_backup_archiver.c
+ * ReadHead/ReadToc, pg_backup_custom.c): "PGDMP", the archive version, the sizes of an int and of an
+ * offset, the format, the compression, the creation time and names; the TOC, one entry per object
+ * (dump id, tag, desc, namespace, ...); then one block per entry with data: a type byte, the dump
+ * id, and chunks (an int length, then the bytes) ended by a zero length. An int is a sign byte and
+ * `intSize` bytes, least significant first; a string is an int length (-1: none) and its bytes.
+ * Large objects come in BLOBS blocks (per object: its oid, then chunks) and are not rows.
+ *
+ * Plain format: a table's rows follow a `-- Data for Name: t; Type: TABLE DATA; ...` comment and a
+ * `COPY schema.t (...) FROM stdin;` line, and end at a line `\.`.
+ */
+import { LineHead } from './linehead.js';
+
+export interface TableRows {
+  name: string;
+  count: number;
+}
+
+/** A dump's row counter: fed every byte of the dump in order; never throws. */
+export interface RowCounter {
+  write(chunk: Buffer): void;
+  /** Why the dump could not be read to its end, if it could not. */
+  readonly error: Error | undefined;
+  /** True once the dump ended where a complete one ends. */
+  readonly complete: boolean;
+  /** Tables in dump order. */
+  counts(): TableRows[];
+}
+
+const NL = 0x0a;
+
+/** The line that ends a table's rows in COPY text. */
+const END_OF_ROWS = [0x5c, 0x2e, NL];
+
+/** One table's COPY text rows, counted a line each up to the `\.` line that ends them, if any. */
+class CopyRows {
+  count = 0;
+  done = false;
+  /** How many bytes of END_OF_ROWS the current line has matched; -1 once it is a row. */
+  private matched = 0;
+
+  /** Reads `chunk` from `start` to `end`; returns where the rows ended (after `\.`), or `end`. */
+  scan(chunk: Buffer, start: number, end: number): number {
+    let i = start;
+    while (i < end && !this.done) {
+      if (this.matched >= 0) {
+        if (chunk[i] === END_OF_ROWS[this.matched]) {
+          i++;
+          if (++this.matched === END_OF_ROWS.length) this.done = true;
+          continue;
+        }
+        this.matched = -1;
+      }
+      const newline = chunk.indexOf(NL, i);
+      if (newline === -1 || newline >= end) return end;
+      this.count++;
+      this.matched = 0;
+      i = newline + 1;
+    }
+    return i;
+  }
+}
+
+const version = (major: number, minor: number, rev = 0) => (major * 256 + minor) * 256 + rev;
+/** PostgreSQL 9.0's pg_dump (1.12) up to 17's and 18's (1.16). Other versions are not guessed at. */
+const OLDEST = version(1, 12);
+const NEWEST = version(1, 16, 255);
+const FORMAT_CUSTOM = 1;
+const BLOCK_DATA = 1;
+const BLOCK_BLOBS = 3;
+
+class NeedMore extends Error {}
+
+/** Reads the header's and TOC's primitives from one buffer; throws NeedMore at its end. */
+class Cursor {
+  intSize = 4;
+  constructor(
+    private readonly buffer: Buffer,
+    public position = 0,
+  ) {}
+
+  private need(bytes: number): void {
+    if (this.position + bytes > this.buffer.length) throw new NeedMore();
+  }
+
+  byte(): number {
+    this.need(1);
+    return this.buffer[this.position++]!;
+  }
+
+  bytes(n: number): Buffer {
+    this.need(n);
+    this.position += n;
+    return this.buffer.subarray(this.position - n, this.position);
+  }
+
+  int(): number {
+    this.need(1 + this.intSize);
+    const value = readInt(this.buffer, this.position, this.intSize);
+    this.position += 1 + this.intSize;
+    return value;
+  }
+
+  /** A string, or undefined for a null one. */
+  string(): string | undefined {
+    const length = this.int();
+    return length < 0 ? undefined : this.bytes(length).toString('utf8');
+  }
+
+  skipString(): boolean {
+    const length = this.int();
+    if (length > 0) this.bytes(length);
+    return length >= 0;
+  }
+}
+
+function readInt(buffer: Buffer, at: number, intSize: number): number {
+  let value = 0;
+  for (let i = intSize; i >= 1; i--) value = value * 256 + buffer[at + i]!;
+  return buffer[at] ? -value : value;
+}
+
+interface Toc {
+  end: number;
+  intSize: number;
+  /** TABLE DATA entries by dump id. */
+  tables: Map<number, TableRows>;
+}
+
+/** The header and TOC at the start of `buffer`, or NeedMore. */
+function readToc(buffer: Buffer): Toc {
+  const c = new Cursor(buffer);
+  if (c.bytes(5).toString('latin1') !== 'PGDMP') throw new Error('not a pg_dump custom-format archive');
+  const major = c.byte();
+  const minor = c.byte();
+  const v = version(major, minor, major > 1 || (major === 1 && minor > 0) ? c.byte() : 0);
+  if (v < OLDEST || v > NEWEST) throw new Error(`pg_dump archive version ${major}.${minor} is not one this counter reads`);
+  c.intSize = c.byte();
+  if (c.intSize < 1 || c.intSize > 6) throw new Error(`pg_dump archive: unexpected integer size ${c.intSize}`);
+  const offSize = c.byte();
+  if (c.byte() !== FORMAT_CUSTOM) throw new Error('pg_dump archive: not in custom format');
+  const compressed = v >= version(1, 15) ? c.byte() !== 0 : c.int() !== 0;
+  if (compressed) throw new Error('pg_dump archive: the data is compressed (expected --compress=0)');
+  for (let i = 0; i < 7; i++) c.int(); // creation time
+  c.skipString(); // database
+  c.skipString(); // server version
+  c.skipString(); // pg_dump version
+
+  const tables = new Map<number, TableRows>();
+  const entries = c.int();
+  for (let i = 0; i < entries; i++) {
+    const dumpId = c.int();
+    c.int(); // had a data dumper
+    c.skipString(); // table oid
+    c.skipString(); // oid
+    const tag = c.string();
+    const desc = c.string();
+    c.int(); // section
+    c.skipString(); // definition
+    c.skipString(); // drop statement
+    c.skipString(); // COPY statement
+    const namespace = c.string();
+    c.skipString(); // tablespace
+    if (v >= version(1, 14)) c.skipString(); // table access method
+    if (v >= version(1, 16)) c.int(); // relkind
+    c.skipString(); // owner
+    c.skipString(); // "with oids"
+    while (c.skipString()); // dependencies, ended by a null string
+    c.byte(); // data offset flag
+    c.bytes(offSize); // data offset
+    if (desc === 'TABLE DATA' && tag !== undefined) tables.set(dumpId, { name: `${namespace ?? 'public'}.${tag}`, count: 0 });
+  }
+  return { end: c.position, intSize: c.intSize, tables };
+}
+
+type BlockState = 'type' | 'dataId' | 'dataChunk' | 'blobsId' | 'blobOid' | 'blobChunk';
+
+/** Rows per table in an uncompressed custom-format archive (`pg_dump -Fc -Z0`). */
+export class PgCustomCounter implements RowCounter {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private nextAttempt = 0;
+  private toc: Toc | undefined;
+  private state: BlockState = 'type';
+  private readonly token = Buffer.alloc(8);
+  private have = 0;
+  private need = 1;
+  /** Bytes of the current chunk still to pass. */
+  private remaining = 0;
+  private current: { table: TableRows; rows: CopyRows } | undefined;
+  error: Error | undefined;
+
+  write(chunk: Buffer): void {
+    if (this.error) return;
+    try {
+      if (this.toc) this.blocks(chunk, 0);
+      else this.gatherToc(chunk);
+    } catch (error) {
+      this.error = error as Error;
+    }
+  }
+
+  get complete(): boolean {
+    return !this.error && this.toc !== undefined && this.state === 'type' && this.have === 0 && this.remaining === 0;
+  }
+
+  counts(): TableRows[] {
+    return [...(this.toc?.tables.values() ?? [])];
+  }
+
+  /** The TOC is read once it is all there; tries are spaced out so a large TOC is not re-read often. */
+  private gatherToc(chunk: Buffer): void {
+    this.head.push(chunk);
+    this.headBytes += chunk.length;
+    if (this.headBytes < this.nextAttempt) return;
+    const buffer = this.head.length === 1 ? this.head[0]! : Buffer.concat(this.head, this.headBytes);
+    try {
+      this.toc = readToc(buffer);
+    } catch (error) {
+      if (!(error instanceof NeedMore)) throw error;
+      this.head = [Buffer.from(buffer)]; // a copy: the caller's chunks are not held
+      this.nextAttempt = this.headBytes * 2;
+      return;
+    }
+    this.head = [];
+    this.blocks(buffer, this.toc.end);
+  }
+
+  private blocks(chunk: Buffer, from: number): void {
+    const intBytes = 1 + this.toc!.intSize;
+    let offset = from;
+    while (offset < chunk.length) {
+      if (this.remaining > 0) {
+        const end = Math.min(chunk.length, offset + this.remaining);
+        if (this.current && !this.current.rows.done) this.current.rows.scan(chunk, offset, end);
+        this.remaining -= end - offset;
+        offset = end;
+        continue;
+      }
+      const take = Math.min(this.need - this.have, chunk.length - offset);
+      chunk.copy(this.token, this.have, offset, offset + take);
+      this.have += take;
+      offset += take;
+      if (this.have < this.need) return;
+      this.have = 0;
+      this.need = intBytes;
+      this.step();
+    }
+  }
+
+  private step(): void {
+    if (this.state === 'type') {
+      const type = this.token[0]!;
+      if (type === BLOCK_DATA) this.state = 'dataId';
+      else if (type === BLOCK_BLOBS) this.state = 'blobsId';
+      else throw new Error(`pg_dump archive: unexpected block type ${type}`);
+      return;
+    }
+    const value = readInt(this.token, 0, this.toc!.intSize);
+    switch (this.state) {
+      case 'dataId': {
+        const table = this.toc!.tables.get(value);
+        this.current = table ? { table, rows: new CopyRows() } : undefined;
+        this.state = 'dataChunk';
+        return;
+      }
+      case 'blobsId':
+        this.state = 'blobOid';
+        return;
+      case 'blobOid':
+        if (value === 0) return this.endBlock();
+        this.state = 'blobChunk';
+        return;
+      case 'dataChunk':
+      case 'blobChunk':
+        if (value < 0) throw new Error(`pg_dump archive: invalid chunk length ${value}`);
+        if (value > 0) this.remaining = value;
+        else if (this.state === 'dataChunk') this.endBlock();
+        else this.state = 'blobOid';
+    }
+  }
+
+  private endBlock(): void {
+    if (this.current) this.current.table.count = this.current.rows.count;
+    this.current = undefined;
+    this.state = 'type';
+    this.need = 1;
+  }
+}
+
+const DATA_COMMENT = /^-- Data for Name: .*; Type: TABLE DATA; Schema: /;
+const IDENT = '("(?:[^"]|"")+"|[^".\\s]+)';
+const COPY = new RegExp(`^COPY ${IDENT}\\.${IDENT} `);
+const DUMP_COMPLETE = /^-- PostgreSQL database dump complete/;
+
+function unquoteIdent(ident: string): string {
+  return ident.startsWith('"') ? ident.slice(1, -1).replaceAll('""', '"') : ident;
+}
+
+/** Rows per table in a plain-format (SQL) dump. */
+export class PgPlainCounter implements RowCounter {
+  private mode: 'head' | 'skipLine' | 'rows' = 'head';
+  private readonly head = new LineHead();
+  /** A TABLE DATA comment was seen: the next COPY line opens that table's rows. */
+  private dataHeader = false;
+  /** The line being skipped is a COPY line: rows follow it. */
+  private rowsAfterLine = false;
+  private current: { table: TableRows; rows: CopyRows } | undefined;
+  private ended = false;
+  private readonly tables: TableRows[] = [];
+  error: Error | undefined;
+
+  write(chunk: Buffer): void {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.mode === 'rows') {
+        offset = this.rows(chunk, offset);
+      } else if (this.mode === 'skipLine') {
+        const newline = chunk.indexOf(NL, offset);
+        if (newline === -1) return;
+        offset = newline + 1;
+        this.mode = this.rowsAfterLine ? 'rows' : 'head';
+        this.rowsAfterLine = false;
+      } else if (this.head.length === 0 && chunk[offset] !== 0x2d && chunk[offset] !== 0x43) {
+        this.mode = 'skipLine'; // only "--" comments and COPY lines matter
+      } else {
+        offset = this.head.take(chunk, offset);
+        if (this.head.ready) this.classify();
+      }
+    }
+  }
+
+  get complete(): boolean {
+    return this.ended && this.mode !== 'rows';
+  }
+
+  counts(): TableRows[] {
+    return this.tables;
+  }
+
+  private classify(): void {
+    const text = this.head.text();
+    const endsLine = this.head.endsLine;
+    this.head.drain();
+    this.mode = endsLine ? 'head' : 'skipLine';
+    if (DATA_COMMENT.test(text)) {
+      this.dataHeader = true;
+    } else if (DUMP_COMPLETE.test(text)) {
+      this.ended = true;
+    } else if (this.dataHeader) {
+      const copy = COPY.exec(text);
+      if (!copy) return;
+      this.dataHeader = false;
+      const table = { name: `${unquoteIdent(copy[1]!)}.${unquoteIdent(copy[2]!)}`, count: 0 };
+      this.tables.push(table);
+      this.current = { table, rows: new CopyRows() };
+      // A COPY line longer than a head (many columns): its rows start after the rest of it.
+      if (endsLine) this.mode = 'rows';
+      else this.rowsAfterLine = true;
+    }
+  }
+
+  private rows(chunk: Buffer, offset: number): number {
+    const current = this.current!;
+    const end = current.rows.scan(chunk, offset, chunk.length);
+    current.table.count = current.rows.count;
+    if (current.rows.done) {
+      this.current = undefined;
+      this.mode = 'head';
+    }
+    return end;
+  }
+}

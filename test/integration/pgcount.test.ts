@@ -1,0 +1,150 @@
+/**
+ * The row counters read real pg_dump output: every table's count must equal count(*) in the
+ * database, in both formats, whatever the chunking, for names and values chosen to trip a reader
+ * (quotes, dots and spaces in names, newlines and `\.` in values, a zero-column table, partitions,
+ * a large object, a COPY line longer than a line head, a function body holding a COPY line).
+ */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PgCustomCounter, PgPlainCounter, type RowCounter } from '../../src/drivers/pgcount.js';
+import { pgDumpArgs } from '../../src/drivers/pgdump.js';
+import { runCli, tempDir, writeConfig } from '../support/cli.js';
+import { createDatabase, fingerprint, pgInfo, pgTargetConfig, sql } from '../support/pgdb.js';
+
+const run = promisify(execFile);
+
+async function pgDump(database: string, args: string[]): Promise<Buffer> {
+  const info = pgInfo();
+  const { stdout } = await run(path.join(info.binDir, 'pg_dump'), args, {
+    encoding: 'buffer',
+    maxBuffer: 1 << 30,
+    env: { ...process.env, PGPASSWORD: info.password },
+  });
+  return stdout;
+}
+
+function feed(counter: RowCounter, dump: Buffer, chunk: number): RowCounter {
+  for (let at = 0; at < dump.length; at += chunk) counter.write(dump.subarray(at, at + chunk));
+  return counter;
+}
+
+const WIDE_COLUMNS = 60;
+
+let database: string;
+let expected: { name: string; count: number }[];
+const dumps: Record<'custom' | 'plain', Buffer> = { custom: Buffer.alloc(0), plain: Buffer.alloc(0) };
+
+beforeAll(async () => {
+  database = await createDatabase('counts');
+  const wide = Array.from({ length: WIDE_COLUMNS }, (_, i) => `"a rather long column name number ${i}" int DEFAULT ${i}`).join(', ');
+  await sql(
+    database,
+    `
+    CREATE SCHEMA "My Schema.x";
+    CREATE TABLE "My Schema.x"."Odd ""name"" here" (id int, body text);
+    INSERT INTO "My Schema.x"."Odd ""name"" here"
+      SELECT i, CASE i % 5 WHEN 0 THEN E'two\\nlines' WHEN 1 THEN '\\.' WHEN 2 THEN E'tab\\there' WHEN 3 THEN NULL ELSE E'back\\\\slash' END
+      FROM generate_series(1, 777) AS i;
+    CREATE TABLE public.nulls_first (note text, id int);
+    INSERT INTO public.nulls_first SELECT NULL, i FROM generate_series(1, 300) AS i;
+    CREATE TABLE public.empty (id int);
+    CREATE TABLE public.nocols ();
+    INSERT INTO public.nocols DEFAULT VALUES; INSERT INTO public.nocols DEFAULT VALUES; INSERT INTO public.nocols DEFAULT VALUES;
+    CREATE TABLE public.measures (at date, v int) PARTITION BY RANGE (at);
+    CREATE TABLE public.measures_2025 PARTITION OF public.measures FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+    CREATE TABLE public.measures_2026 PARTITION OF public.measures FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+    INSERT INTO public.measures SELECT DATE '2025-06-01' + (i % 400), i FROM generate_series(1, 1000) AS i;
+    CREATE TABLE public.wide (${wide});
+    INSERT INTO public.wide SELECT FROM generate_series(1, 50);
+    CREATE TABLE public.big (id int, payload text);
+    INSERT INTO public.big SELECT i, repeat(md5(i::text), 1 + i % 7) FROM generate_series(1, 20000) AS i;
+    CREATE FUNCTION public.tricky() RETURNS text LANGUAGE sql AS $body$
+SELECT '
+COPY public.big (id, payload) FROM stdin;
+1	not a row
+\\.
+'::text
+$body$;
+    SELECT lo_from_bytea(0, decode(repeat('0a', 5000), 'hex'));
+  `,
+  );
+  const tables = await sql<{ name: string }>(
+    database,
+    `SELECT format('%s.%s', n.nspname, c.relname) AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')`,
+  );
+  expected = [];
+  for (const { name } of tables) {
+    const dot = name.indexOf('.', name.startsWith('My Schema.x') ? 'My Schema.x'.length : 0);
+    const [schema, table] = [name.slice(0, dot), name.slice(dot + 1)];
+    const [row] = await sql<{ n: string }>(database, `SELECT count(*) AS n FROM "${schema}"."${table.replaceAll('"', '""')}"`);
+    expected.push({ name, count: Number(row!.n) });
+  }
+  const sorted = (list: { name: string; count: number }[]) => [...list].sort((a, b) => (a.name < b.name ? -1 : 1));
+  expected = sorted(expected);
+  dumps.custom = await pgDump(database, pgDumpArgs({ ...pgTargetConfig(database) }));
+  dumps.plain = await pgDump(database, pgDumpArgs({ ...pgTargetConfig(database), format: 'plain' }));
+});
+
+const byName = (counts: { name: string; count: number }[]) => [...counts].sort((a, b) => (a.name < b.name ? -1 : 1));
+
+describe('pg_dump row counters', () => {
+  it('the database holds what the test means it to', () => {
+    expect(expected).toContainEqual({ name: 'My Schema.x.Odd "name" here', count: 777 });
+    expect(expected).toContainEqual({ name: 'public.nocols', count: 3 });
+    expect(expected).toContainEqual({ name: 'public.empty', count: 0 });
+    expect(expected).toHaveLength(8);
+  });
+
+  for (const format of ['custom', 'plain'] as const) {
+    const make = () => (format === 'custom' ? new PgCustomCounter() : new PgPlainCounter());
+
+    it.each([1, 7, 1000, 65536, 1 << 30])(`${format}: counts every table exactly, in chunks of %i bytes`, (chunk) => {
+      const counter = feed(make(), dumps[format], chunk);
+      expect(counter.error).toBeUndefined();
+      expect(counter.complete).toBe(true);
+      expect(byName(counter.counts())).toEqual(expected);
+    });
+
+    it(`${format}: a dump cut short is not complete`, () => {
+      const counter = feed(make(), dumps[format].subarray(0, dumps[format].length - 200), 4096);
+      expect(counter.complete).toBe(false);
+    });
+  }
+
+  it('custom: says why it cannot count a dump pg_dump compressed itself', async () => {
+    const compressed = await pgDump(database, pgDumpArgs(pgTargetConfig(database)).filter((a) => a !== '--compress=0'));
+    const counter = feed(new PgCustomCounter(), compressed, 65536);
+    expect(counter.complete).toBe(false);
+    expect(counter.error?.message).toContain('compressed');
+  });
+
+  it('custom: refuses what is not a pg_dump archive', () => {
+    const counter = feed(new PgCustomCounter(), Buffer.from('PGDMX and some more bytes to read'), 4);
+    expect(counter.error?.message).toContain('not a pg_dump');
+    expect(counter.complete).toBe(false);
+  });
+
+  for (const format of ['custom', 'plain'] as const) {
+    it(`${format}: the manifest's counts are the database's, and the data comes back`, async () => {
+      const dir = tempDir();
+      const config = writeConfig(dir, { storage: { path: './backups' }, targets: { db: pgTargetConfig(database, { format }) } });
+      const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir });
+      const backup = await cli('--json', 'backup', 'db');
+      expect(backup.code, backup.stderr).toBe(0);
+      const id = backup.json().backups[0].id;
+      const units = (await cli('--json', 'inspect', id)).json().units;
+      expect(byName(units.map((u: { name: string; count: number }) => ({ name: u.name, count: u.count })))).toEqual(expected);
+      expect(units.every((u: { kind: string }) => u.kind === 'table')).toBe(true);
+
+      const copy = `${database}_${format}`;
+      const restore = await cli('--json', 'restore', 'db', id, '--into', copy, '--yes');
+      expect(restore.code, restore.stderr).toBe(0);
+      expect(await fingerprint(copy)).toEqual(await fingerprint(database));
+      const [blob] = await sql<{ size: number }>(copy, `SELECT sum(length(lo_get(oid)))::int AS size FROM pg_largeobject_metadata`);
+      expect(blob!.size).toBe(5000);
+    });
+  }
+});
