@@ -25,9 +25,11 @@ function defaultConcurrency(): number {
 }
 
 export class ParallelDeflate {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-  private readonly inFlight: Promise<Buffer>[] = [];
+  /** Input blocks whose compression is done, reused: the input is copied once and never reallocated. */
+  private readonly free: Buffer[] = [];
+  private block: Buffer | undefined;
+  private used = 0;
+  private readonly inFlight: { job: Promise<Buffer>; block: Buffer | undefined }[] = [];
   private window: Buffer = Buffer.alloc(0);
   /** Compressed bytes handed on so far. */
   written = 0;
@@ -40,43 +42,44 @@ export class ParallelDeflate {
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
-    if (chunk.length === 0) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    while (this.pendingBytes >= this.blockSize) {
-      const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-      const block = all.subarray(0, this.blockSize);
-      const rest = all.subarray(this.blockSize);
-      this.pending = rest.length > 0 ? [rest] : [];
-      this.pendingBytes = rest.length;
-      await this.submit(block, false);
+    let offset = 0;
+    while (offset < chunk.length) {
+      this.block ??= this.free.pop() ?? Buffer.allocUnsafe(this.blockSize);
+      const copied = chunk.copy(this.block, this.used, offset);
+      this.used += copied;
+      offset += copied;
+      if (this.used === this.blockSize) await this.submit(false);
     }
   }
 
   /** Compress what is left as the final block and hand on everything still in flight. */
   async end(): Promise<void> {
-    const last = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    await this.submit(last, true);
+    await this.submit(true);
     while (this.inFlight.length > 0) await this.emitNext();
   }
 
-  private async submit(block: Buffer, last: boolean): Promise<void> {
+  private async submit(last: boolean): Promise<void> {
+    const block = this.block;
+    const input = block ? block.subarray(0, this.used) : Buffer.alloc(0);
+    this.block = undefined;
+    this.used = 0;
     const options = {
       level: this.level,
       finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
       ...(this.window.length > 0 ? { dictionary: this.window } : {}),
     };
-    const job = deflateRawAsync(block, options);
+    const job = deflateRawAsync(input, options);
     job.catch(() => undefined); // awaited in order by emitNext; a failure surfaces there
-    this.inFlight.push(job);
-    this.window = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([this.window, block]).subarray(-WINDOW);
+    this.inFlight.push({ job, block });
+    // The next block's dictionary: a copy, since this block's buffer is reused once it is compressed.
+    this.window = Buffer.from(input.length >= WINDOW ? input.subarray(input.length - WINDOW) : Buffer.concat([this.window, input]).subarray(-WINDOW));
     while (this.inFlight.length >= this.concurrency) await this.emitNext();
   }
 
   private async emitNext(): Promise<void> {
-    const compressed = await this.inFlight.shift()!;
+    const { job, block } = this.inFlight.shift()!;
+    const compressed = await job;
+    if (block) this.free.push(block);
     this.written += compressed.length;
     await this.emit(compressed);
   }
