@@ -1,5 +1,5 @@
 /**
- * Counting documents per collection in a `mongodump --archive --gzip` stream as it passes, with no
+ * Counting documents per collection in a `mongodump --archive` stream as it passes, with no
  * second read of the database and flat memory: only the small header documents are decoded;
  * document bodies are skipped by their length prefix.
  *
@@ -7,10 +7,7 @@
  * document per collection, the terminator 0xFFFFFFFF, then namespace segments (a namespace header
  * {db, collection, EOF: false}, documents, terminator) and EOF blocks ({..., EOF: true}, terminator).
  */
-import { Transform, type TransformCallback } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { BSON } from 'bson';
-import { BLOCK_BYTES } from './blocks.js';
 
 const MAGIC = 0x8199e26d;
 const TERMINATOR = 0xffffffff;
@@ -35,8 +32,17 @@ export class MongoArchiveCounter {
   /** Set when the stream could not be parsed; the counts are then incomplete. */
   error: Error | undefined;
 
-  /** Feed decompressed archive bytes. Throws on a malformed stream. */
+  /** Feed archive bytes; a malformed stream sets `error` and ends the counting (it never throws). */
   write(chunk: Buffer): void {
+    if (this.error) return;
+    try {
+      this.feed(chunk);
+    } catch (error) {
+      this.error = error as Error;
+    }
+  }
+
+  private feed(chunk: Buffer): void {
     let offset = 0;
     while (offset < chunk.length) {
       if (this.skip > 0) {
@@ -60,7 +66,7 @@ export class MongoArchiveCounter {
 
   /** True once the stream ended where a complete archive ends. */
   get complete(): boolean {
-    return this.state === 'nsLength' && this.pending.length === 0 && this.skip === 0;
+    return !this.error && this.state === 'nsLength' && this.pending.length === 0 && this.skip === 0;
   }
 
   counts(): NamespaceCount[] {
@@ -136,45 +142,4 @@ export class MongoArchiveCounter {
     }
     return ns;
   }
-}
-
-/**
- * A pass-through for the gzipped archive that counts as the bytes go by. Each chunk is handed on at
- * once, and decompressed (on libuv's thread pool) while the steps after the tap hash and write it:
- * counting stays off the stream's critical path. The next chunk is taken only while the
- * decompressor's input buffer has room, so a slow counter slows the stream instead of buffering it;
- * the stream ends once the counter has seen every byte.
- */
-export function archiveCountingTap(counter: MongoArchiveCounter): Transform {
-  // Large output chunks: zlib makes one trip to the thread pool per output chunk.
-  const gunzip = createGunzip({ chunkSize: BLOCK_BYTES });
-  gunzip.on('data', (chunk: Buffer) => {
-    if (counter.error) return;
-    try {
-      counter.write(chunk);
-    } catch (error) {
-      counter.error = error as Error;
-    }
-  });
-  gunzip.on('error', (error) => (counter.error ??= error));
-  return new Transform({
-    highWaterMark: 1 << 20,
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      this.push(chunk);
-      if (counter.error || gunzip.write(chunk)) return callback();
-      const settle = () => {
-        gunzip.off('drain', settle);
-        gunzip.off('error', settle);
-        callback();
-      };
-      gunzip.on('drain', settle);
-      gunzip.on('error', settle);
-    },
-    flush(callback) {
-      if (counter.error) return callback();
-      gunzip.once('end', () => callback());
-      gunzip.once('error', () => callback());
-      gunzip.end();
-    },
-  });
 }

@@ -9,23 +9,26 @@
  *   excludeCollections  all collections but these
  *   emptyCheck          a collection whose emptiness means "the database is empty"
  *
- * Backup streams `mongodump --archive --gzip` into db/dump.archive.gz, stored as is, and counts the
- * documents of each collection from the archive stream itself. Restore feeds the entry to
- * `mongorestore --archive --gzip --drop`. The URI (with its password) reaches the tools only in a
- * 0600 YAML file given to `--config`, removed afterwards.
+ * Backup streams `mongodump --archive` into db/dump.archive, deflated by backupkit on every core
+ * (mongodump's --gzip would compress on one), and counts the documents of each collection from the
+ * archive stream itself. Restore feeds the entry to `mongorestore --archive --drop` (with --gzip for
+ * db/dump.archive.gz, from archives made before). The URI (with its password) reaches the tools only
+ * in a 0600 YAML file given to `--config`, removed afterwards.
  */
 import type { Driver } from '../core/driver.js';
 import { UsageError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
 import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { MONGO_TOOLS_HINT, type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri, withToolConfig } from './mongouri.js';
-import { dumpCommand, restoreCommand } from './stream.js';
+import { countingTap, dumpCommand, restoreCommand } from './stream.js';
 import { requireTool, toolVersion } from './tools.js';
 
 const optionsSchema = mongoOptionsSchema;
 export type MongoDumpOptions = MongoOptions;
 
-const ENTRY = 'db/dump.archive.gz';
+const ENTRY = 'db/dump.archive';
+/** Archives made by earlier versions hold mongodump's own gzip output. */
+const GZIP_ENTRY = 'db/dump.archive.gz';
 
 function databaseOf(options: MongoDumpOptions): string | undefined {
   return options.database ?? parseMongoUri(options.uri)?.database;
@@ -33,15 +36,15 @@ function databaseOf(options: MongoDumpOptions): string | undefined {
 
 /** mongodump's argv: no URI, no password; those are in the --config file. */
 export function mongodumpArgs(configFile: string, database: string | undefined, collections: { only?: string; exclude: string[] }): string[] {
-  const args = [`--config=${configFile}`, '--archive', '--gzip'];
+  const args = [`--config=${configFile}`, '--archive'];
   if (database) args.push(`--db=${database}`);
   if (collections.only) args.push(`--collection=${collections.only}`);
   for (const name of collections.exclude) args.push(`--excludeCollection=${name}`);
   return args;
 }
 
-export function mongorestoreArgs(configFile: string, from: string | undefined, plan: { only?: string[]; into?: string }): string[] {
-  const args = [`--config=${configFile}`, '--archive', '--gzip', '--drop'];
+export function mongorestoreArgs(configFile: string, from: string | undefined, plan: { only?: string[]; into?: string; gzip?: boolean }): string[] {
+  const args = [`--config=${configFile}`, '--archive', ...(plan.gzip ? ['--gzip'] : []), '--drop'];
   for (const ns of plan.only ?? []) args.push(`--nsInclude=${ns}`);
   if (plan.into && from) args.push(`--nsFrom=${from}.*`, `--nsTo=${plan.into}.*`);
   return args;
@@ -67,10 +70,10 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const database = databaseOf(options);
     const version = await toolVersion(ctx, mongodump);
     const collections = await collectionFilter(options, database);
-    const { MongoArchiveCounter, archiveCountingTap } = await import('./mongoarchive.js');
+    const { MongoArchiveCounter } = await import('./mongoarchive.js');
     const counter = new MongoArchiveCounter();
     await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, (configFile) =>
-      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: true, tap: archiveCountingTap(counter) }),
+      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: false, tap: countingTap(counter) }),
     );
     if (counter.error || !counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
     const units: Unit[] = counter.counts().map((ns) => ({
@@ -87,8 +90,10 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const source = plan.source.database;
     if (plan.into && !source) throw new UsageError('--into needs an archive of a single database (set "database" for the target)');
     const only = plan.only?.map((name) => (source ? `${source}.${name}` : name));
+    const gzip = archive.entries.some((e) => e.path === GZIP_ENTRY);
+    const args = (configFile: string) => mongorestoreArgs(configFile, source, { ...(only ? { only } : {}), ...(plan.into ? { into: plan.into } : {}), gzip });
     await withToolConfig(ctx.tempPath('mongorestore.yaml'), options.uri, async (configFile) => {
-      await restoreCommand(ctx, { command: mongorestore, args: mongorestoreArgs(configFile, source, { ...(only ? { only } : {}), ...(plan.into ? { into: plan.into } : {}) }) }, await archive.open(ENTRY));
+      await restoreCommand(ctx, { command: mongorestore, args: args(configFile) }, await archive.open(gzip ? GZIP_ENTRY : ENTRY));
     });
   },
 
