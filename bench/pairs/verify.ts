@@ -56,7 +56,7 @@ export async function pairVerify(bench: Bench, which: 'pg' | 'sqlite' | 'sqlite0
   const sa = sideOf(a, samples.get(a)!);
   const sb = sideOf(b, samples.get(b)!);
   const mbps = (ms: number) => `${(storage.size / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
-  const kind = which === 'pg' ? 'pg_dump -Fc entry, stored' : which === 'sqlite' ? 'SQLite file deflated at level 6' : 'SQLite file stored (level 0)';
+  const kind = which === 'pg' ? 'pg_dump custom-format dump, deflated at level 6' : which === 'sqlite' ? 'SQLite file deflated at level 6' : 'SQLite file stored (level 0)';
   bench.notes.push(
     `${id}: archive of ${formatBytes(storage.size)} (${kind}); throughput sha256sum ${mbps(sa.medianMs)}, backupkit verify ${mbps(sb.medianMs)} ` +
       `(${((sa.medianMs / sb.medianMs) * 100).toFixed(0)}% of sha256sum's; target ≥ 80%).`,

@@ -223,7 +223,7 @@ export class PgCustomCounter implements RowCounter {
       this.toc = readToc(buffer);
     } catch (error) {
       if (!(error instanceof NeedMore)) throw error;
-      this.head = [Buffer.from(buffer)]; // a copy: the caller's chunks are not held
+      this.head = [buffer];
       this.nextAttempt = this.headBytes * 2;
       return;
     }
