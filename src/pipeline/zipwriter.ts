@@ -21,7 +21,7 @@ import { ParallelDeflate } from './deflate.js';
 import { type CentralRecord, METHOD_DEFLATED, METHOD_STORED, S_IFDIR, S_IFLNK, S_IFREG, centralHeader, dataDescriptor, endOfArchive, localHeader } from './zipformat.js';
 
 export interface EntryOptions {
-  /** Already compressed (pg_dump -Fc, gzip): stored as is instead of deflated. */
+  /** Already compressed (a gzip stream, say): stored as is instead of deflated. */
   compressed: boolean;
   mode?: number;
   date?: Date;
