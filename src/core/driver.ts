@@ -58,9 +58,10 @@ export interface DriverContext {
 export interface EntrySink {
   /**
    * Stream one entry into the archive as `path` (under `db/`). Resolves once the entry is written,
-   * with its size and SHA-256. `compressed` entries are stored as they are, others are deflated.
+   * with its size and SHA-256. `compressed` entries are stored as they are, others are deflated;
+   * `gzip` entries are stored as a gzip stream that backupkit compresses, for tools that read gzip.
    */
-  add(path: string, stream: Readable, options: { compressed: boolean }): Promise<EntryRecord>;
+  add(path: string, stream: Readable, options: { compressed: boolean; gzip?: boolean }): Promise<EntryRecord>;
 }
 
 export interface ArchiveSource {

@@ -9,11 +9,11 @@
  *   excludeCollections  all collections but these
  *   emptyCheck          a collection whose emptiness means "the database is empty"
  *
- * Backup streams `mongodump --archive` into db/dump.archive, deflated by backupkit on every core
- * (mongodump's --gzip would compress on one), and counts the documents of each collection from the
- * archive stream itself. Restore feeds the entry to `mongorestore --archive --drop` (with --gzip for
- * db/dump.archive.gz, from archives made before). The URI (with its password) reaches the tools only
- * in a 0600 YAML file given to `--config`, removed afterwards.
+ * Backup streams `mongodump --archive` into db/dump.archive.gz, gzipped by backupkit on every core
+ * (mongodump's --gzip would compress on one) and stored, and counts the documents of each
+ * collection from the archive stream itself. Restore feeds the entry to
+ * `mongorestore --archive --gzip --drop`. The URI (with its password) reaches the tools only in a
+ * 0600 YAML file given to `--config`, removed afterwards.
  */
 import type { Driver } from '../core/driver.js';
 import { UsageError } from '../core/errors.js';
@@ -26,9 +26,7 @@ import { requireTool, toolVersion } from './tools.js';
 const optionsSchema = mongoOptionsSchema;
 export type MongoDumpOptions = MongoOptions;
 
-const ENTRY = 'db/dump.archive';
-/** Archives made by earlier versions hold mongodump's own gzip output. */
-const GZIP_ENTRY = 'db/dump.archive.gz';
+const ENTRY = 'db/dump.archive.gz';
 
 function databaseOf(options: MongoDumpOptions): string | undefined {
   return options.database ?? parseMongoUri(options.uri)?.database;
@@ -43,8 +41,8 @@ export function mongodumpArgs(configFile: string, database: string | undefined, 
   return args;
 }
 
-export function mongorestoreArgs(configFile: string, from: string | undefined, plan: { only?: string[]; into?: string; gzip?: boolean }): string[] {
-  const args = [`--config=${configFile}`, '--archive', ...(plan.gzip ? ['--gzip'] : []), '--drop'];
+export function mongorestoreArgs(configFile: string, from: string | undefined, plan: { only?: string[]; into?: string }): string[] {
+  const args = [`--config=${configFile}`, '--archive', '--gzip', '--drop'];
   for (const ns of plan.only ?? []) args.push(`--nsInclude=${ns}`);
   if (plan.into && from) args.push(`--nsFrom=${from}.*`, `--nsTo=${plan.into}.*`);
   return args;
@@ -73,7 +71,7 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const { MongoArchiveCounter } = await import('./mongoarchive.js');
     const counter = new MongoArchiveCounter();
     await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, (configFile) =>
-      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: false, tap: countingTap(counter) }),
+      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: false, gzip: true, tap: countingTap(counter) }),
     );
     if (counter.error || !counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
     const units: Unit[] = counter.counts().map((ns) => ({
@@ -90,10 +88,8 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const source = plan.source.database;
     if (plan.into && !source) throw new UsageError('--into needs an archive of a single database (set "database" for the target)');
     const only = plan.only?.map((name) => (source ? `${source}.${name}` : name));
-    const gzip = archive.entries.some((e) => e.path === GZIP_ENTRY);
-    const args = (configFile: string) => mongorestoreArgs(configFile, source, { ...(only ? { only } : {}), ...(plan.into ? { into: plan.into } : {}), gzip });
     await withToolConfig(ctx.tempPath('mongorestore.yaml'), options.uri, async (configFile) => {
-      await restoreCommand(ctx, { command: mongorestore, args: args(configFile) }, await archive.open(gzip ? GZIP_ENTRY : ENTRY));
+      await restoreCommand(ctx, { command: mongorestore, args: mongorestoreArgs(configFile, source, { ...(only ? { only } : {}), ...(plan.into ? { into: plan.into } : {}) }) }, await archive.open(ENTRY));
     });
   },
 

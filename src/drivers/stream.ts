@@ -14,7 +14,7 @@ export async function dumpCommand(
   spec: CommandSpec,
   sink: EntrySink,
   entry: string,
-  options: { compressed: boolean; tap?: Transform },
+  options: { compressed: boolean; gzip?: boolean; tap?: Transform },
 ): Promise<EntryRecord> {
   const proc = ctx.runner.start(spec, { signal: ctx.signal });
   let record: EntryRecord;
@@ -23,7 +23,7 @@ export async function dumpCommand(
     const ignore = () => undefined;
     const blocks = new BlockBatcher();
     const source = options.tap ? pipeline(proc.stdout, blocks, options.tap, ignore) : pipeline(proc.stdout, blocks, ignore);
-    record = await sink.add(entry, source, { compressed: options.compressed });
+    record = await sink.add(entry, source, { compressed: options.compressed, ...(options.gzip ? { gzip: true } : {}) });
   } catch (error) {
     proc.kill(error);
     await proc.done.catch(() => undefined);

@@ -13,16 +13,19 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import type { Readable, Writable } from 'node:stream';
+import { type Readable, type Writable, pipeline } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import type { EntryRecord } from '../core/manifest.js';
 import { ParallelDeflate } from './deflate.js';
+import { GzipStream } from './gzip.js';
 import { type CentralRecord, METHOD_DEFLATED, METHOD_STORED, S_IFDIR, S_IFLNK, S_IFREG, centralHeader, dataDescriptor, endOfArchive, localHeader } from './zipformat.js';
 
 export interface EntryOptions {
   /** Already compressed (a gzip stream, say): stored as is instead of deflated. */
   compressed: boolean;
+  /** Stored as a gzip stream compressed here (gzip.ts), for a tool that reads gzip. */
+  gzip?: boolean;
   mode?: number;
   date?: Date;
 }
@@ -51,6 +54,11 @@ export class ZipWriter {
 
   /** Stream `source` into the entry `name`; resolves with its size and SHA-256 once written. */
   async add(name: string, source: Readable, options: EntryOptions): Promise<EntryRecord> {
+    if (options.gzip) {
+      // The entry is the gzip stream: its size, CRC-32 and SHA-256 are those of the gzip bytes.
+      const gzipped = pipeline(source, new GzipStream(this.level), () => undefined);
+      return this.entry(name, gzipped, METHOD_STORED, S_IFREG | (options.mode ?? 0o644), options.date ?? new Date());
+    }
     const method = options.compressed || this.level === 0 ? METHOD_STORED : METHOD_DEFLATED;
     return this.entry(name, source, method, S_IFREG | (options.mode ?? 0o644), options.date ?? new Date());
   }

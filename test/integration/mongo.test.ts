@@ -9,7 +9,6 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeConfig } from '../support/cli.js';
 import { databaseName, mongoFingerprint, mongoInfo, seedShop, typeZoo, withClient } from '../support/mongodb.js';
-import { gzipEntry } from '../support/tamper.js';
 
 const DRIVERS = ['mongodump', 'mongo-json'] as const;
 
@@ -108,22 +107,5 @@ describe.each(DRIVERS)('%s driver', (driver) => {
     }
     // No temporary config file is left behind.
     expect(readdirSync(path.join(dir, 'backups')).filter((f) => f.includes('yaml'))).toEqual([]);
-  });
-});
-
-describe('mongodump driver and earlier archives', () => {
-  it('restores an archive whose entry is mongodump\'s own gzip stream, stored (as made before)', async () => {
-    const { dir, database, cli } = await setup('mongodump');
-    const before = await mongoFingerprint(database);
-    const id = (await cli('--json', 'backup', 'shop')).json().backups[0].id;
-    const store = path.join(dir, 'store');
-    gzipEntry(path.join(store, `${id}.zip`), path.join(store, `${id}.json`), 'db/dump.archive', 'db/dump.archive.gz');
-    const entries = (await cli('--json', 'inspect', id)).json().entries.map((e: { path: string }) => e.path);
-    expect(entries).toEqual(['db/dump.archive.gz']);
-
-    await withClient((client) => client.db(database).dropDatabase());
-    const restore = await cli('--json', 'restore', 'shop', id, '--yes', '--no-snapshot');
-    expect(restore.code, restore.stderr).toBe(0);
-    expect(await mongoFingerprint(database)).toEqual(before);
   });
 });

@@ -1,7 +1,7 @@
 /** Damaging and forging archives the way the safety tests need (python3's zipfile writes raw names). */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export function flipByte(file: string, offset: number): void {
   const data = readFileSync(file);
@@ -37,46 +37,8 @@ print(json.dumps(manifest))
  */
 export function addHostileEntry(archive: string, sidecarFile: string, name: string, data: string, symlink = false): void {
   const manifest = JSON.parse(execFileSync('python3', ['-c', ADD_ENTRY, archive, `${archive}.new`, name, data, symlink ? '1' : '0']).toString());
-  replaceArchive(archive, sidecarFile, manifest);
-}
-
-const GZIP_ENTRY = `
-import gzip, hashlib, json, sys, zipfile
-src, dst, name, newname = sys.argv[1:5]
-zin = zipfile.ZipFile(src)
-manifest = json.loads(zin.read('manifest.json'))
-data = gzip.compress(zin.read(name))
-for entry in manifest['entries']:
-    if entry['path'] == name:
-        entry.update(path=newname, size=len(data), sha256=hashlib.sha256(data).hexdigest())
-with zipfile.ZipFile(dst, 'w') as zout:
-    for info in zin.infolist():
-        if info.filename == 'manifest.json':
-            continue
-        if info.filename == name:
-            stored = zipfile.ZipInfo(newname, info.date_time)
-            stored.create_system = 3
-            stored.external_attr = info.external_attr
-            zout.writestr(stored, data)
-        else:
-            zout.writestr(info, zin.read(info.filename))
-    zout.writestr('manifest.json', json.dumps(manifest))
-print(json.dumps(manifest))
-`;
-
-/**
- * Rewrite `archive` the way an earlier version made it: entry `name` replaced by its gzip stream,
- * stored under `newName`, with manifest and sidecar to match.
- */
-export function gzipEntry(archive: string, sidecarFile: string, name: string, newName: string): void {
-  const manifest = JSON.parse(execFileSync('python3', ['-c', GZIP_ENTRY, archive, `${archive}.new`, name, newName]).toString());
-  replaceArchive(archive, sidecarFile, manifest);
-}
-
-function replaceArchive(archive: string, sidecarFile: string, manifest: object): void {
   const bytes = readFileSync(`${archive}.new`);
   writeFileSync(archive, bytes);
-  rmSync(`${archive}.new`);
   const sidecar = JSON.parse(readFileSync(sidecarFile, 'utf8'));
   writeFileSync(
     sidecarFile,
