@@ -5,6 +5,7 @@
  * a large object, a COPY line longer than a line head, a function body holding a COPY line).
  */
 import { execFile } from 'node:child_process';
+import { statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,7 @@ import { PgCustomCounter, PgPlainCounter, type RowCounter } from '../../src/driv
 import { pgDumpArgs } from '../../src/drivers/pgdump.js';
 import { runCli, tempDir, writeConfig } from '../support/cli.js';
 import { createDatabase, fingerprint, pgInfo, pgTargetConfig, sql } from '../support/pgdb.js';
+import { replaceEntry } from '../support/tamper.js';
 
 const run = promisify(execFile);
 
@@ -147,4 +149,23 @@ describe('pg_dump row counters', () => {
       expect(blob!.size).toBe(5000);
     });
   }
+
+  it('restores an archive made before: the dump compressed by pg_dump, stored', async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, { storage: { path: './backups' }, targets: { db: pgTargetConfig(database) } });
+    const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir });
+    const id = (await cli('--json', 'backup', 'db')).json().backups[0].id;
+    const compressed = path.join(dir, 'compressed.pgc');
+    writeFileSync(compressed, await pgDump(database, pgDumpArgs(pgTargetConfig(database)).filter((a) => a !== '--compress=0')));
+    replaceEntry(path.join(dir, 'backups', `${id}.zip`), path.join(dir, 'backups', `${id}.json`), 'db/dump.pgc', compressed);
+    expect((await cli('--json', 'verify', id)).json().results[0].ok).toBe(true);
+    const entry = (await cli('--json', 'inspect', id)).json().entries.find((e: { path: string }) => e.path === 'db/dump.pgc');
+    expect(entry.size).toBe(statSync(compressed).size);
+    expect(entry.size).toBeLessThan(dumps.custom.length / 2); // pg_dump's own compression, not backupkit's
+
+    const copy = `${database}_old`;
+    const restore = await cli('--json', 'restore', 'db', id, '--into', copy, '--yes');
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await fingerprint(copy)).toEqual(await fingerprint(database));
+  });
 });

@@ -1,7 +1,7 @@
 /** Damaging and forging archives the way the safety tests need (python3's zipfile writes raw names). */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 export function flipByte(file: string, offset: number): void {
   const data = readFileSync(file);
@@ -39,6 +39,46 @@ export function addHostileEntry(archive: string, sidecarFile: string, name: stri
   const manifest = JSON.parse(execFileSync('python3', ['-c', ADD_ENTRY, archive, `${archive}.new`, name, data, symlink ? '1' : '0']).toString());
   const bytes = readFileSync(`${archive}.new`);
   writeFileSync(archive, bytes);
+  const sidecar = JSON.parse(readFileSync(sidecarFile, 'utf8'));
+  writeFileSync(
+    sidecarFile,
+    JSON.stringify({ ...manifest, archive: { ...sidecar.archive, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') } }),
+  );
+}
+
+const REPLACE_ENTRY = `
+import hashlib, json, sys, zipfile
+src, dst, name, data_file = sys.argv[1:5]
+data = open(data_file, 'rb').read()
+zin = zipfile.ZipFile(src)
+manifest = json.loads(zin.read('manifest.json'))
+for entry in manifest['entries']:
+    if entry['path'] == name:
+        entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+with zipfile.ZipFile(dst, 'w') as zout:
+    for info in zin.infolist():
+        if info.filename == 'manifest.json':
+            continue
+        if info.filename == name:
+            stored = zipfile.ZipInfo(name, info.date_time)
+            stored.create_system = 3
+            stored.external_attr = info.external_attr
+            zout.writestr(stored, data)
+        else:
+            zout.writestr(info, zin.read(info.filename))
+    zout.writestr('manifest.json', json.dumps(manifest))
+print(json.dumps(manifest))
+`;
+
+/**
+ * Rewrite `archive` with entry `name` holding the bytes of `dataFile`, stored, and a manifest and
+ * sidecar to match: an archive as an earlier version wrote it, with every checksum right.
+ */
+export function replaceEntry(archive: string, sidecarFile: string, name: string, dataFile: string): void {
+  const manifest = JSON.parse(execFileSync('python3', ['-c', REPLACE_ENTRY, archive, `${archive}.new`, name, dataFile]).toString());
+  const bytes = readFileSync(`${archive}.new`);
+  writeFileSync(archive, bytes);
+  rmSync(`${archive}.new`);
   const sidecar = JSON.parse(readFileSync(sidecarFile, 'utf8'));
   writeFileSync(
     sidecarFile,
