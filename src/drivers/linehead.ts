@@ -4,7 +4,7 @@
  */
 
 /** A line is classified by its first bytes: enough for any statement prefix with a quoted name. */
-export const HEAD_MAX = 1024;
+const HEAD_MAX = 1024;
 
 const NL = 0x0a;
 

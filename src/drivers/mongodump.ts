@@ -73,7 +73,7 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, (configFile) =>
       dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: false, gzip: true, tap: countingTap(counter) }),
     );
-    if (counter.error || !counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
+    if (!counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
     const units: Unit[] = counter.counts().map((ns) => ({
       name: database ? ns.collection : `${ns.db}.${ns.collection}`,
       kind: 'collection',

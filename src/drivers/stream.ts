@@ -22,8 +22,9 @@ export async function dumpCommand(
     // pipeline's callback ignores the error: it reaches the sink by destroying the last stream.
     const ignore = () => undefined;
     const blocks = new BlockBatcher();
-    const source = options.tap ? pipeline(proc.stdout, blocks, options.tap, ignore) : pipeline(proc.stdout, blocks, ignore);
-    record = await sink.add(entry, source, { compressed: options.compressed, ...(options.gzip ? { gzip: true } : {}) });
+    const { tap, ...entryOptions } = options;
+    const source = tap ? pipeline(proc.stdout, blocks, tap, ignore) : pipeline(proc.stdout, blocks, ignore);
+    record = await sink.add(entry, source, entryOptions);
   } catch (error) {
     proc.kill(error);
     await proc.done.catch(() => undefined);

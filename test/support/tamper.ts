@@ -36,9 +36,15 @@ print(json.dumps(manifest))
  * forged archive would be: every checksum is right, only the entry's name or link is hostile.
  */
 export function addHostileEntry(archive: string, sidecarFile: string, name: string, data: string, symlink = false): void {
-  const manifest = JSON.parse(execFileSync('python3', ['-c', ADD_ENTRY, archive, `${archive}.new`, name, data, symlink ? '1' : '0']).toString());
+  rewrite(archive, sidecarFile, ADD_ENTRY, [name, data, symlink ? '1' : '0']);
+}
+
+/** Run a zipfile script that writes `<archive>.new` and prints its manifest; put both in place. */
+function rewrite(archive: string, sidecarFile: string, script: string, args: string[]): void {
+  const manifest = JSON.parse(execFileSync('python3', ['-c', script, archive, `${archive}.new`, ...args]).toString());
   const bytes = readFileSync(`${archive}.new`);
   writeFileSync(archive, bytes);
+  rmSync(`${archive}.new`);
   const sidecar = JSON.parse(readFileSync(sidecarFile, 'utf8'));
   writeFileSync(
     sidecarFile,
@@ -75,13 +81,5 @@ print(json.dumps(manifest))
  * sidecar to match: an archive as an earlier version wrote it, with every checksum right.
  */
 export function replaceEntry(archive: string, sidecarFile: string, name: string, dataFile: string): void {
-  const manifest = JSON.parse(execFileSync('python3', ['-c', REPLACE_ENTRY, archive, `${archive}.new`, name, dataFile]).toString());
-  const bytes = readFileSync(`${archive}.new`);
-  writeFileSync(archive, bytes);
-  rmSync(`${archive}.new`);
-  const sidecar = JSON.parse(readFileSync(sidecarFile, 'utf8'));
-  writeFileSync(
-    sidecarFile,
-    JSON.stringify({ ...manifest, archive: { ...sidecar.archive, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') } }),
-  );
+  rewrite(archive, sidecarFile, REPLACE_ENTRY, [name, dataFile]);
 }
