@@ -4,7 +4,7 @@
  * `db/`, and such entries back into a database. It never sees the zip, the storage or the CLI:
  * the app layer hands it a sink to stream into and a source to stream from.
  */
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { z } from 'zod';
 import type { EntryRecord, Source, ToolInfo, Unit } from './manifest.js';
 
@@ -55,13 +55,19 @@ export interface DriverContext {
   tempPath(name: string): string;
 }
 
+/**
+ * A driver's own compression for an entry, given the archive's level (0-9): a gzip stream, or a
+ * dump in its tool's compressed format, that the tool reads back as it reads its own.
+ */
+export type Encoder = (level: number) => Transform;
+
 export interface EntrySink {
   /**
    * Stream one entry into the archive as `path` (under `db/`). Resolves once the entry is written,
    * with its size and SHA-256. `compressed` entries are stored as they are, others are deflated;
-   * `gzip` entries are stored as a gzip stream that backupkit compresses, for tools that read gzip.
+   * with `encode`, the entry is the encoder's output at the archive's compression level, stored.
    */
-  add(path: string, stream: Readable, options: { compressed: boolean; gzip?: boolean }): Promise<EntryRecord>;
+  add(path: string, stream: Readable, options: { compressed: boolean; encode?: Encoder }): Promise<EntryRecord>;
 }
 
 export interface ArchiveSource {

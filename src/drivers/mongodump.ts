@@ -18,6 +18,7 @@
 import type { Driver } from '../core/driver.js';
 import { UsageError } from '../core/errors.js';
 import type { Unit } from '../core/manifest.js';
+import { GzipStream } from '../pipeline/gzip.js';
 import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { MONGO_TOOLS_HINT, type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri, withToolConfig } from './mongouri.js';
 import { countingTap, dumpCommand, restoreCommand } from './stream.js';
@@ -71,7 +72,7 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const { MongoArchiveCounter } = await import('./mongoarchive.js');
     const counter = new MongoArchiveCounter();
     await withToolConfig(ctx.tempPath('mongodump.yaml'), options.uri, (configFile) =>
-      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: false, gzip: true, tap: countingTap(counter) }),
+      dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: false, encode: (level) => new GzipStream(level), tap: countingTap(counter) }),
     );
     if (!counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
     const units: Unit[] = counter.counts().map((ns) => ({

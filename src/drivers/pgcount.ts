@@ -71,8 +71,10 @@ const version = (major: number, minor: number, rev = 0) => (major * 256 + minor)
 const OLDEST = version(1, 12);
 const NEWEST = version(1, 16, 255);
 const FORMAT_CUSTOM = 1;
-const BLOCK_DATA = 1;
-const BLOCK_BLOBS = 3;
+export const BLOCK_DATA = 1;
+export const BLOCK_BLOBS = 3;
+/** From archive version 1.15 (PostgreSQL 16) the header names a compression method in a byte. */
+export const COMPRESSION_BYTE = version(1, 15);
 
 class NeedMore extends Error {}
 
@@ -125,9 +127,25 @@ function readInt(buffer: Buffer, at: number, intSize: number): number {
   return buffer[at] ? -value : value;
 }
 
-interface Toc {
+/** An int as pg_dump writes it (WriteInt): a sign byte, then `intSize` bytes, least significant first. */
+export function writeInt(value: number, intSize: number): Buffer {
+  const out = Buffer.alloc(1 + intSize);
+  out[0] = value < 0 ? 1 : 0;
+  let rest = Math.abs(value);
+  for (let i = 1; i <= intSize; i++) {
+    out[i] = rest % 256;
+    rest = Math.floor(rest / 256);
+  }
+  return out;
+}
+
+export interface Toc {
+  /** The header and TOC end here; the data blocks follow. */
   end: number;
+  version: number;
   intSize: number;
+  /** Where the header says whether the data is compressed: a byte from 1.15 on, an int before. */
+  compressionAt: number;
   /** TABLE DATA entries by dump id. */
   tables: Map<number, TableRows>;
 }
@@ -139,12 +157,13 @@ function readToc(buffer: Buffer): Toc {
   const major = c.byte();
   const minor = c.byte();
   const v = version(major, minor, major > 1 || (major === 1 && minor > 0) ? c.byte() : 0);
-  if (v < OLDEST || v > NEWEST) throw new Error(`pg_dump archive version ${major}.${minor} is not one this counter reads`);
+  if (v < OLDEST || v > NEWEST) throw new Error(`pg_dump archive version ${major}.${minor} is not one this reader knows`);
   c.intSize = c.byte();
   if (c.intSize < 1 || c.intSize > 6) throw new Error(`pg_dump archive: unexpected integer size ${c.intSize}`);
   const offSize = c.byte();
   if (c.byte() !== FORMAT_CUSTOM) throw new Error('pg_dump archive: not in custom format');
-  const compressed = v >= version(1, 15) ? c.byte() !== 0 : c.int() !== 0;
+  const compressionAt = c.position;
+  const compressed = v >= COMPRESSION_BYTE ? c.byte() !== 0 : c.int() !== 0;
   if (compressed) throw new Error('pg_dump archive: the data is compressed (expected --compress=0)');
   for (let i = 0; i < 7; i++) c.int(); // creation time
   c.skipString(); // database
@@ -175,25 +194,42 @@ function readToc(buffer: Buffer): Toc {
     c.bytes(offSize); // data offset
     if (desc === 'TABLE DATA' && tag !== undefined) tables.set(dumpId, { name: `${namespace ?? 'public'}.${tag}`, count: 0 });
   }
-  return { end: c.position, intSize: c.intSize, tables };
+  return { end: c.position, version: v, intSize: c.intSize, compressionAt, tables };
+}
+
+/** What PgCustomReader finds in an archive, in order. */
+export interface PgCustomListener {
+  /** The header and TOC, as they are in the archive. */
+  head(bytes: Buffer, toc: Toc): void;
+  /** A block starts: BLOCK_DATA (a table's rows and the like) or BLOCK_BLOBS (large objects). */
+  block(type: number, dumpId: number): void;
+  /** A large object of a BLOBS block starts. */
+  blob(oid: number): void;
+  /** Bytes of the current block's data or large object, without the chunk lengths around them. */
+  data(chunk: Buffer, start: number, end: number): void;
+  /** The current block's data, or the current large object, ends. */
+  dataEnd(): void;
+  /** The current BLOBS block's list of large objects ends. */
+  blobsEnd(): void;
 }
 
 type BlockState = 'type' | 'dataId' | 'dataChunk' | 'blobsId' | 'blobOid' | 'blobChunk';
 
-/** Rows per table in an uncompressed custom-format archive (`pg_dump -Fc -Z0`). */
-export class PgCustomCounter implements RowCounter {
+/** An uncompressed custom-format archive (`pg_dump -Fc -Z0`), read as it streams; never throws. */
+export class PgCustomReader {
   private head: Buffer[] = [];
   private headBytes = 0;
   private nextAttempt = 0;
-  private toc: Toc | undefined;
+  toc: Toc | undefined;
   private state: BlockState = 'type';
   private readonly token = Buffer.alloc(8);
   private have = 0;
   private need = 1;
   /** Bytes of the current chunk still to pass. */
   private remaining = 0;
-  private current: { table: TableRows; rows: CopyRows } | undefined;
   error: Error | undefined;
+
+  constructor(private readonly listener: PgCustomListener) {}
 
   write(chunk: Buffer): void {
     if (this.error) return;
@@ -205,12 +241,9 @@ export class PgCustomCounter implements RowCounter {
     }
   }
 
+  /** True once the archive ended where a complete one ends: between blocks. */
   get complete(): boolean {
     return !this.error && this.toc !== undefined && this.state === 'type' && this.have === 0 && this.remaining === 0;
-  }
-
-  counts(): TableRows[] {
-    return [...(this.toc?.tables.values() ?? [])];
   }
 
   /** The TOC is read once it is all there; tries are spaced out so a large TOC is not re-read often. */
@@ -219,16 +252,19 @@ export class PgCustomCounter implements RowCounter {
     this.headBytes += chunk.length;
     if (this.headBytes < this.nextAttempt) return;
     const buffer = this.head.length === 1 ? this.head[0]! : Buffer.concat(this.head, this.headBytes);
+    let toc: Toc;
     try {
-      this.toc = readToc(buffer);
+      toc = readToc(buffer);
     } catch (error) {
       if (!(error instanceof NeedMore)) throw error;
       this.head = [buffer];
       this.nextAttempt = this.headBytes * 2;
       return;
     }
+    this.toc = toc;
     this.head = [];
-    this.blocks(buffer, this.toc.end);
+    this.listener.head(buffer.subarray(0, toc.end), toc);
+    this.blocks(buffer, toc.end);
   }
 
   private blocks(chunk: Buffer, from: number): void {
@@ -237,7 +273,7 @@ export class PgCustomCounter implements RowCounter {
     while (offset < chunk.length) {
       if (this.remaining > 0) {
         const end = Math.min(chunk.length, offset + this.remaining);
-        if (this.current && !this.current.rows.done) this.current.rows.scan(chunk, offset, end);
+        this.listener.data(chunk, offset, end);
         this.remaining -= end - offset;
         offset = end;
         continue;
@@ -263,33 +299,79 @@ export class PgCustomCounter implements RowCounter {
     }
     const value = readInt(this.token, 0, this.toc!.intSize);
     switch (this.state) {
-      case 'dataId': {
-        const table = this.toc!.tables.get(value);
-        this.current = table ? { table, rows: new CopyRows() } : undefined;
+      case 'dataId':
+        this.listener.block(BLOCK_DATA, value);
         this.state = 'dataChunk';
         return;
-      }
       case 'blobsId':
+        this.listener.block(BLOCK_BLOBS, value);
         this.state = 'blobOid';
         return;
       case 'blobOid':
-        if (value === 0) return this.endBlock();
+        if (value === 0) {
+          this.listener.blobsEnd();
+          this.nextBlock();
+          return;
+        }
+        this.listener.blob(value);
         this.state = 'blobChunk';
         return;
       case 'dataChunk':
       case 'blobChunk':
         if (value < 0) throw new Error(`pg_dump archive: invalid chunk length ${value}`);
-        if (value > 0) this.remaining = value;
-        else if (this.state === 'dataChunk') this.endBlock();
+        if (value > 0) {
+          this.remaining = value;
+          return;
+        }
+        this.listener.dataEnd();
+        if (this.state === 'dataChunk') this.nextBlock();
         else this.state = 'blobOid';
     }
   }
 
-  private endBlock(): void {
-    if (this.current) this.current.table.count = this.current.rows.count;
-    this.current = undefined;
+  private nextBlock(): void {
     this.state = 'type';
     this.need = 1;
+  }
+}
+
+/** Rows per table in an uncompressed custom-format archive (`pg_dump -Fc -Z0`). */
+export class PgCustomCounter implements RowCounter {
+  private tables = new Map<number, TableRows>();
+  private current: { table: TableRows; rows: CopyRows } | undefined;
+  private readonly reader = new PgCustomReader({
+    head: (_bytes, toc) => {
+      this.tables = toc.tables;
+    },
+    block: (type, dumpId) => {
+      const table = type === BLOCK_DATA ? this.tables.get(dumpId) : undefined;
+      this.current = table ? { table, rows: new CopyRows() } : undefined;
+    },
+    blob: () => undefined,
+    data: (chunk, start, end) => {
+      if (this.current && !this.current.rows.done) this.current.rows.scan(chunk, start, end);
+    },
+    dataEnd: () => {
+      if (this.current) this.current.table.count = this.current.rows.count;
+      this.current = undefined;
+    },
+    blobsEnd: () => undefined,
+  });
+
+  write(chunk: Buffer): void {
+    this.reader.write(chunk);
+  }
+
+  get error(): Error | undefined {
+    return this.reader.error;
+  }
+
+  get complete(): boolean {
+    return this.reader.complete;
+  }
+
+  counts(): TableRows[] {
+    return [...this.tables.values()];
   }
 }
 

@@ -11,8 +11,9 @@
  *
  * The row counts in the manifest are read from the dump as it streams (pgcount.ts), so they are
  * exactly what the archive holds, at no cost to the database. A custom-format dump is written
- * uncompressed (--compress=0) and deflated by backupkit on every core, where pg_dump would compress
- * on one. The password reaches the tools only through PGPASSWORD.
+ * uncompressed (--compress=0) and compressed by backupkit into pg_dump's own compressed format on
+ * every core, where pg_dump would compress on one (pgcompress.ts); the entry is stored, so pg_restore
+ * reads it as pg_dump's own. The password reaches the tools only through PGPASSWORD.
  */
 import { z } from 'zod';
 import { serverConnectionShape } from './connection.js';
@@ -31,6 +32,7 @@ import {
   splitTableName,
   withClient,
 } from './pgconn.js';
+import { PgCustomCompressor } from './pgcompress.js';
 import { PgCustomCounter, PgPlainCounter } from './pgcount.js';
 import { countingTap, dumpCommand, restoreCommand } from './stream.js';
 import { requireTool, toolVersion } from './tools.js';
@@ -131,6 +133,7 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
     const counter = format === 'custom' ? new PgCustomCounter() : new PgPlainCounter();
     await dumpCommand(ctx, { command: pgDump, args: pgDumpArgs(options), env: libpqEnv(conn) }, sink, ENTRY[format], {
       compressed: false,
+      encode: format === 'custom' ? (level) => new PgCustomCompressor(level) : undefined,
       tap: countingTap(counter),
     });
     if (!counter.complete) ctx.log.warn(`could not count rows in the dump: ${counter.error?.message ?? 'it ended early'}`);

@@ -1,6 +1,6 @@
 /** Streaming a tool's stdout into an archive entry, and an archive entry into a tool's stdin. */
 import { type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
-import type { CommandSpec, DriverContext, EntrySink } from '../core/driver.js';
+import type { CommandSpec, DriverContext, Encoder, EntrySink } from '../core/driver.js';
 import type { EntryRecord } from '../core/manifest.js';
 import { BlockBatcher } from './blocks.js';
 
@@ -14,7 +14,7 @@ export async function dumpCommand(
   spec: CommandSpec,
   sink: EntrySink,
   entry: string,
-  options: { compressed: boolean; gzip?: boolean; tap?: Transform },
+  options: { compressed: boolean; encode?: Encoder; tap?: Transform },
 ): Promise<EntryRecord> {
   const proc = ctx.runner.start(spec, { signal: ctx.signal });
   let record: EntryRecord;

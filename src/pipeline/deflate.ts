@@ -4,16 +4,19 @@
  * as its dictionary and ends with a sync flush on a byte boundary, so the blocks concatenate into
  * one ordinary deflate stream (only the last is finished) that any inflater reads, at nearly the
  * ratio of a single stream. Output is handed on in order; at most `concurrency` blocks are in
- * flight, so memory stays at a few blocks whatever the input.
+ * flight, so memory stays at a few blocks whatever the input. After `end`, the next `write` starts
+ * a new stream, reusing the blocks: many small streams cost no more than one.
  */
 import { availableParallelism } from 'node:os';
 import { promisify } from 'node:util';
-import { constants, deflateRaw } from 'node:zlib';
+import { constants, deflateRaw, deflateRawSync } from 'node:zlib';
 
 const deflateRawAsync = promisify(deflateRaw);
 const WINDOW = 32 * 1024;
 
 const DEFLATE_BLOCK = 1 << 20;
+/** A whole stream this small is compressed here and now: a trip to the thread pool would cost more. */
+const SYNC_BELOW = 64 * 1024;
 
 /**
  * Blocks in flight: one per core plus one, so a core never waits while this thread hands on a
@@ -56,6 +59,7 @@ export class ParallelDeflate {
   async end(): Promise<void> {
     await this.submit(true);
     while (this.inFlight.length > 0) await this.emitNext();
+    this.window = Buffer.alloc(0);
   }
 
   private async submit(last: boolean): Promise<void> {
@@ -68,7 +72,7 @@ export class ParallelDeflate {
       finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
       ...(this.window.length > 0 ? { dictionary: this.window } : {}),
     };
-    const job = deflateRawAsync(input, options);
+    const job = last && this.inFlight.length === 0 && input.length < SYNC_BELOW ? Promise.resolve(deflateRawSync(input, options)) : deflateRawAsync(input, options);
     job.catch(() => undefined); // awaited in order by emitNext; a failure surfaces there
     this.inFlight.push({ job, block });
     // The next block's dictionary: a copy, since this block's buffer is reused once it is compressed.

@@ -16,16 +16,19 @@ import { once } from 'node:events';
 import { type Readable, type Writable, pipeline } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
+import type { Encoder } from '../core/driver.js';
 import type { EntryRecord } from '../core/manifest.js';
 import { ParallelDeflate } from './deflate.js';
-import { GzipStream } from './gzip.js';
 import { type CentralRecord, METHOD_DEFLATED, METHOD_STORED, S_IFDIR, S_IFLNK, S_IFREG, centralHeader, dataDescriptor, endOfArchive, localHeader } from './zipformat.js';
 
 export interface EntryOptions {
   /** Already compressed (a gzip stream, say): stored as is instead of deflated. */
   compressed: boolean;
-  /** Stored as a gzip stream compressed here (gzip.ts), for a tool that reads gzip. */
-  gzip?: boolean;
+  /**
+   * Compressed on its way by the driver's own encoder at the archive's level, and stored: a gzip
+   * stream for a tool that reads gzip (gzip.ts), or a dump in its tool's own compressed format.
+   */
+  encode?: Encoder;
   mode?: number;
   date?: Date;
 }
@@ -54,10 +57,10 @@ export class ZipWriter {
 
   /** Stream `source` into the entry `name`; resolves with its size and SHA-256 once written. */
   async add(name: string, source: Readable, options: EntryOptions): Promise<EntryRecord> {
-    if (options.gzip) {
-      // The entry is the gzip stream: its size, CRC-32 and SHA-256 are those of the gzip bytes.
-      const gzipped = pipeline(source, new GzipStream(this.level), () => undefined);
-      return this.entry(name, gzipped, METHOD_STORED, S_IFREG | (options.mode ?? 0o644), options.date ?? new Date());
+    if (options.encode) {
+      // The entry is the encoder's output: its size, CRC-32 and SHA-256 are those of the encoded bytes.
+      const encoded = pipeline(source, options.encode(this.level), () => undefined);
+      return this.entry(name, encoded, METHOD_STORED, S_IFREG | (options.mode ?? 0o644), options.date ?? new Date());
     }
     const method = options.compressed || this.level === 0 ? METHOD_STORED : METHOD_DEFLATED;
     return this.entry(name, source, method, S_IFREG | (options.mode ?? 0o644), options.date ?? new Date());
