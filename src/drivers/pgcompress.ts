@@ -23,6 +23,11 @@ import { BLOCK_DATA, COMPRESSION_BYTE, PgCustomReader, type Toc, writeInt } from
 
 /** pg_dump's method byte for gzip (pg_compress_algorithm: 0 none, 1 gzip, 2 lz4, 3 zstd). */
 const METHOD_GZIP = 1;
+/**
+ * Data is gathered into runs of this size before it is hashed and compressed: without compression
+ * pg_dump writes every row as a chunk of its own, and each step costs per call, not per byte.
+ */
+const RUN_BYTES = 256 * 1024;
 
 type Op = { kind: 'raw'; bytes: Buffer } | { kind: 'start' } | { kind: 'data'; bytes: Buffer } | { kind: 'end' };
 
@@ -45,6 +50,9 @@ export class PgCustomCompressor extends Transform {
   private intSize = 4;
   private readonly deflate: ParallelDeflate;
   private adler: IHasher | undefined;
+  /** The current stream's data not yet handed on: `used` bytes of `run`. */
+  private run: Buffer | undefined;
+  private used = 0;
 
   constructor(private readonly level: number) {
     super({ highWaterMark: 1 << 20 });
@@ -57,8 +65,11 @@ export class PgCustomCompressor extends Transform {
         if (type === BLOCK_DATA) this.ops.push({ kind: 'start' });
       },
       blob: (oid) => this.ops.push({ kind: 'raw', bytes: writeInt(oid, this.intSize) }, { kind: 'start' }),
-      data: (chunk, start, end) => this.ops.push({ kind: 'data', bytes: chunk.subarray(start, end) }),
-      dataEnd: () => this.ops.push({ kind: 'end' }),
+      data: (chunk, start, end) => this.gather(chunk, start, end),
+      dataEnd: () => {
+        this.flushRun();
+        this.ops.push({ kind: 'end' });
+      },
       blobsEnd: () => this.ops.push({ kind: 'raw', bytes: writeInt(0, this.intSize) }),
     });
   }
@@ -81,7 +92,7 @@ export class PgCustomCompressor extends Transform {
     }
     const ops = this.ops;
     this.ops = [];
-    this.run(ops).then(() => callback(), callback);
+    this.perform(ops).then(() => callback(), callback);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -92,7 +103,25 @@ export class PgCustomCompressor extends Transform {
     callback();
   }
 
-  private async run(ops: Op[]): Promise<void> {
+  /** Copy data into the current run; a full run goes on as one op. */
+  private gather(chunk: Buffer, start: number, end: number): void {
+    while (start < end) {
+      this.run ??= Buffer.allocUnsafe(RUN_BYTES);
+      const copied = chunk.copy(this.run, this.used, start, end);
+      this.used += copied;
+      start += copied;
+      if (this.used === RUN_BYTES) this.flushRun();
+    }
+  }
+
+  private flushRun(): void {
+    if (!this.run) return;
+    this.ops.push({ kind: 'data', bytes: this.run.subarray(0, this.used) });
+    this.run = undefined;
+    this.used = 0;
+  }
+
+  private async perform(ops: Op[]): Promise<void> {
     for (const op of ops) {
       switch (op.kind) {
         case 'raw':

@@ -54,7 +54,7 @@ function rewrite(archive: string, sidecarFile: string, script: string, args: str
 
 const REPLACE_ENTRY = `
 import hashlib, json, sys, zipfile
-src, dst, name, data_file = sys.argv[1:5]
+src, dst, name, data_file, method = sys.argv[1:6]
 data = open(data_file, 'rb').read()
 zin = zipfile.ZipFile(src)
 manifest = json.loads(zin.read('manifest.json'))
@@ -69,6 +69,7 @@ with zipfile.ZipFile(dst, 'w') as zout:
             stored = zipfile.ZipInfo(name, info.date_time)
             stored.create_system = 3
             stored.external_attr = info.external_attr
+            stored.compress_type = zipfile.ZIP_DEFLATED if method == 'deflated' else zipfile.ZIP_STORED
             zout.writestr(stored, data)
         else:
             zout.writestr(info, zin.read(info.filename))
@@ -77,9 +78,9 @@ print(json.dumps(manifest))
 `;
 
 /**
- * Rewrite `archive` with entry `name` holding the bytes of `dataFile`, stored, and a manifest and
- * sidecar to match: an archive as an earlier version wrote it, with every checksum right.
+ * Rewrite `archive` with entry `name` holding the bytes of `dataFile`, stored or deflated, and a
+ * manifest and sidecar to match: an archive as an earlier version wrote it, with every checksum right.
  */
-export function replaceEntry(archive: string, sidecarFile: string, name: string, dataFile: string): void {
-  rewrite(archive, sidecarFile, REPLACE_ENTRY, [name, dataFile]);
+export function replaceEntry(archive: string, sidecarFile: string, name: string, dataFile: string, method: 'stored' | 'deflated' = 'stored'): void {
+  rewrite(archive, sidecarFile, REPLACE_ENTRY, [name, dataFile, method]);
 }
