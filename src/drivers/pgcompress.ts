@@ -29,7 +29,7 @@ const METHOD_GZIP = 1;
  */
 const RUN_BYTES = 256 * 1024;
 
-type Op = { kind: 'raw'; bytes: Buffer } | { kind: 'start' } | { kind: 'data'; bytes: Buffer } | { kind: 'end' };
+type Op = { kind: 'raw'; bytes: Buffer } | { kind: 'start' } | { kind: 'data'; run: Buffer; length: number } | { kind: 'end' };
 
 /** The 2-byte zlib header deflateInit writes for `level`: a 32 KiB window, the level's hint, the check bits. */
 export function zlibHeader(level: number): Buffer {
@@ -53,6 +53,8 @@ export class PgCustomCompressor extends Transform {
   /** The current stream's data not yet handed on: `used` bytes of `run`. */
   private run: Buffer | undefined;
   private used = 0;
+  /** Runs handed on and done with, reused: the data is copied, never reallocated. */
+  private readonly freeRuns: Buffer[] = [];
 
   constructor(private readonly level: number) {
     super({ highWaterMark: 1 << 20 });
@@ -106,7 +108,7 @@ export class PgCustomCompressor extends Transform {
   /** Copy data into the current run; a full run goes on as one op. */
   private gather(chunk: Buffer, start: number, end: number): void {
     while (start < end) {
-      this.run ??= Buffer.allocUnsafe(RUN_BYTES);
+      this.run ??= this.freeRuns.pop() ?? Buffer.allocUnsafe(RUN_BYTES);
       const copied = chunk.copy(this.run, this.used, start, end);
       this.used += copied;
       start += copied;
@@ -116,7 +118,7 @@ export class PgCustomCompressor extends Transform {
 
   private flushRun(): void {
     if (!this.run) return;
-    this.ops.push({ kind: 'data', bytes: this.run.subarray(0, this.used) });
+    this.ops.push({ kind: 'data', run: this.run, length: this.used });
     this.run = undefined;
     this.used = 0;
   }
@@ -132,10 +134,13 @@ export class PgCustomCompressor extends Transform {
           this.adler.init();
           this.chunk(zlibHeader(this.level));
           break;
-        case 'data':
-          this.adler!.update(op.bytes);
-          await this.deflate.write(op.bytes);
+        case 'data': {
+          const bytes = op.run.subarray(0, op.length);
+          this.adler!.update(bytes);
+          await this.deflate.write(bytes); // copies it
+          this.freeRuns.push(op.run);
           break;
+        }
         case 'end': {
           await this.deflate.end();
           this.chunk(Buffer.from(this.adler!.digest('binary')));

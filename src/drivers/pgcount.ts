@@ -10,6 +10,7 @@
  * id, and chunks (an int length, then the bytes) ended by a zero length. An int is a sign byte and
  * `intSize` bytes, least significant first; a string is an int length (-1: none) and its bytes.
  * Large objects come in BLOBS blocks (per object: its oid, then chunks) and are not rows.
+ * PgCustomReader walks this layout for the row counter here and for the compressor (pgcompress.ts).
  *
  * Plain format: a table's rows follow a `-- Data for Name: t; Type: TABLE DATA; ...` comment and a
  * `COPY schema.t (...) FROM stdin;` line, and end at a line `\.`.
