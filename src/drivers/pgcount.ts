@@ -279,26 +279,35 @@ export class PgCustomReader {
         offset = end;
         continue;
       }
-      const take = Math.min(this.need - this.have, chunk.length - offset);
+      const need = this.need;
+      if (this.have === 0 && chunk.length - offset >= need) {
+        // The whole token is here (the usual case: one per row): read it in place.
+        this.need = intBytes;
+        this.step(chunk, offset);
+        offset += need;
+        continue;
+      }
+      const take = Math.min(need - this.have, chunk.length - offset);
       chunk.copy(this.token, this.have, offset, offset + take);
       this.have += take;
       offset += take;
-      if (this.have < this.need) return;
+      if (this.have < need) return;
       this.have = 0;
       this.need = intBytes;
-      this.step();
+      this.step(this.token, 0);
     }
   }
 
-  private step(): void {
+  /** Act on the token (a block type byte, or an int) at `at` in `bytes`. */
+  private step(bytes: Buffer, at: number): void {
     if (this.state === 'type') {
-      const type = this.token[0]!;
+      const type = bytes[at]!;
       if (type === BLOCK_DATA) this.state = 'dataId';
       else if (type === BLOCK_BLOBS) this.state = 'blobsId';
       else throw new Error(`pg_dump archive: unexpected block type ${type}`);
       return;
     }
-    const value = readInt(this.token, 0, this.toc!.intSize);
+    const value = readInt(bytes, at, this.toc!.intSize);
     switch (this.state) {
       case 'dataId':
         this.listener.block(BLOCK_DATA, value);

@@ -15,6 +15,7 @@ const deflateRawAsync = promisify(deflateRaw);
 const WINDOW = 32 * 1024;
 
 const DEFLATE_BLOCK = 1 << 20;
+const OUTPUT_CHUNK = 256 * 1024;
 /** A whole stream this small is compressed here and now: a trip to the thread pool would cost more. */
 const SYNC_BELOW = 64 * 1024;
 
@@ -70,6 +71,9 @@ export class ParallelDeflate {
     const options = {
       level: this.level,
       finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
+      // zlib hands its output back to this thread one chunk at a time (16 KiB by default): a large
+      // chunk makes a block's compression one trip to the pool instead of a dozen.
+      chunkSize: OUTPUT_CHUNK,
       ...(this.window.length > 0 ? { dictionary: this.window } : {}),
     };
     const job = last && this.inFlight.length === 0 && input.length < SYNC_BELOW ? Promise.resolve(deflateRawSync(input, options)) : deflateRawAsync(input, options);
