@@ -17,7 +17,7 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { type IHasher, createAdler32 } from 'hash-wasm';
-import { OperationError } from '../core/errors.js';
+import { OperationError, errorMessage } from '../core/errors.js';
 import { ParallelDeflate } from '../pipeline/deflate.js';
 import { BLOCK_DATA, COMPRESSION_BYTE, PgCustomReader, type Toc, writeInt } from './pgcount.js';
 
@@ -30,6 +30,11 @@ const METHOD_GZIP = 1;
 const RUN_BYTES = 256 * 1024;
 
 type Op = { kind: 'raw'; bytes: Buffer } | { kind: 'start' } | { kind: 'data'; run: Buffer; length: number } | { kind: 'end' };
+
+function compressError(cause: unknown): OperationError {
+  const hint = 'Set "compression": {"level": 0} on this target to store its dumps as pg_dump writes them.';
+  return new OperationError(`could not compress pg_dump's output: ${errorMessage(cause)}`, { cause, hint });
+}
 
 /** The 2-byte zlib header deflateInit writes for `level`: a 32 KiB window, the level's hint, the check bits. */
 export function zlibHeader(level: number): Buffer {
@@ -47,6 +52,8 @@ export class PgCustomCompressor extends Transform {
   /** Input held until the reader has the whole TOC, handed on unchanged if it cannot read it. */
   private held: Buffer[] = [];
   private passThrough: boolean;
+  /** Why the dump was handed on uncompressed, when it was not read (level 0 is not a reason). */
+  storedAsIs: string | undefined;
   private intSize = 4;
   private readonly deflate: ParallelDeflate;
   private adler: IHasher | undefined;
@@ -80,13 +87,26 @@ export class PgCustomCompressor extends Transform {
     if (this.passThrough) return callback(null, chunk);
     if (!this.reader.toc) this.held.push(chunk);
     this.reader.write(chunk);
-    if (this.reader.toc) this.held = [];
-    if (this.reader.error) {
-      if (this.reader.toc) {
-        const hint = 'Set "compression": {"level": 0} on this target to store its dumps as pg_dump writes them.';
-        return callback(new OperationError(`could not compress pg_dump's output: ${this.reader.error.message}`, { hint }));
-      }
+    this.settle(false, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.passThrough) return callback();
+    this.reader.finish();
+    this.settle(true, callback);
+  }
+
+  /**
+   * After the reader has seen more input (or its end): write what it found. A dump that ends before
+   * its TOC does goes on as it came; one cut inside a block ends there (pg_dump's exit status says why).
+   */
+  private settle(ending: boolean, callback: TransformCallback): void {
+    const { toc, error } = this.reader;
+    if (toc) this.held = [];
+    if (error && toc) return callback(compressError(error));
+    if (error || (ending && !toc)) {
       // Not an archive this reader knows: the dump goes into the archive as pg_dump wrote it.
+      if (error) this.storedAsIs = error.message;
       this.passThrough = true;
       for (const held of this.held) this.push(held);
       this.held = [];
@@ -94,15 +114,10 @@ export class PgCustomCompressor extends Transform {
     }
     const ops = this.ops;
     this.ops = [];
-    this.perform(ops).then(() => callback(), callback);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    // A dump that ended before its TOC did goes on as it came; one cut inside a block ends there
-    // (pg_dump's exit status says why).
-    for (const held of this.held) this.push(held);
-    this.held = [];
-    callback();
+    this.perform(ops).then(
+      () => callback(),
+      (failure: unknown) => callback(compressError(failure)),
+    );
   }
 
   /** Copy data into the current run; a full run goes on as one op. */

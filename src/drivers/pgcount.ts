@@ -25,6 +25,8 @@ export interface TableRows {
 /** A dump's row counter: fed every byte of the dump in order; never throws. */
 export interface RowCounter {
   write(chunk: Buffer): void;
+  /** The dump has ended (for a counter that waits for more before it reads). */
+  end?(): void;
   /** Why the dump could not be read to its end, if it could not. */
   readonly error: Error | undefined;
   /** True once the dump ended where a complete one ends. */
@@ -242,6 +244,17 @@ export class PgCustomReader {
     }
   }
 
+  /** The input has ended: a TOC still waiting for its next try is read now. */
+  finish(): void {
+    if (this.toc || this.error || this.head.length === 0) return;
+    this.nextAttempt = 0;
+    try {
+      this.gatherToc(Buffer.alloc(0));
+    } catch (error) {
+      this.error = error as Error;
+    }
+  }
+
   /** True once the archive ended where a complete one ends: between blocks. */
   get complete(): boolean {
     return !this.error && this.toc !== undefined && this.state === 'type' && this.have === 0 && this.remaining === 0;
@@ -370,6 +383,10 @@ export class PgCustomCounter implements RowCounter {
 
   write(chunk: Buffer): void {
     this.reader.write(chunk);
+  }
+
+  end(): void {
+    this.reader.finish();
   }
 
   get error(): Error | undefined {

@@ -131,11 +131,13 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
     const format = options.format ?? 'custom';
     const version = await toolVersion(ctx, pgDump);
     const counter = format === 'custom' ? new PgCustomCounter() : new PgPlainCounter();
+    let compressor: PgCustomCompressor | undefined;
     await dumpCommand(ctx, { command: pgDump, args: pgDumpArgs(options), env: libpqEnv(conn) }, sink, ENTRY[format], {
       compressed: false,
-      encode: format === 'custom' ? (level) => new PgCustomCompressor(level) : undefined,
+      encode: format === 'custom' ? (level) => (compressor = new PgCustomCompressor(level)) : undefined,
       tap: countingTap(counter),
     });
+    if (compressor?.storedAsIs) ctx.log.warn(`the dump is stored uncompressed: ${compressor.storedAsIs}`);
     if (!counter.complete) ctx.log.warn(`could not count rows in the dump: ${counter.error?.message ?? 'it ended early'}`);
     const units: Unit[] = counter.counts().map((t) => ({ name: t.name, kind: 'table', count: counter.complete ? t.count : null }));
     return { units, tool: { name: 'pg_dump', version } };

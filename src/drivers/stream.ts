@@ -35,12 +35,16 @@ export async function dumpCommand(
 }
 
 /** A pass-through that shows every chunk to `counter` (which counts units in a dump) on its way. */
-export function countingTap(counter: { write(chunk: Buffer): void }): Transform {
+export function countingTap(counter: { write(chunk: Buffer): void; end?(): void }): Transform {
   return new Transform({
     highWaterMark: 1 << 20,
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       counter.write(chunk);
       callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      counter.end?.();
+      callback();
     },
   });
 }

@@ -217,11 +217,42 @@ describe('pg_dump custom-format compressor', () => {
     expect(pgRestoreScript(compressed)).toBe(pgRestoreScript(dumps.custom));
     expect(compressed.length).toBeLessThan(dumps.custom.length / 2);
     expect(pgRestoreScript(compressed, '--list')).toMatch(new RegExp(`Compression: (${level}|gzip)`));
-    expect(pgRestoreScript(dumps.custom, '--list')).toMatch(/Compression: (0|none)/);
+  });
+
+  it('reads a TOC that ends in the last bytes of a dump (no data: a schema-only dump)', async () => {
+    const schema = await pgDump(database, [...pgDumpArgs(pgTargetConfig(database)), '--schema-only']);
+    const pieces = [schema.subarray(0, schema.length - 10), schema.subarray(schema.length - 10)];
+    const out: Buffer[] = [];
+    for await (const piece of Readable.from(pieces).pipe(new PgCustomCompressor(6))) out.push(piece as Buffer);
+    const compressed = Buffer.concat(out);
+    expect(pgRestoreScript(compressed, '--list')).toMatch(/Compression: (6|gzip)/);
+    expect(pgRestoreScript(compressed)).toBe(pgRestoreScript(schema));
+    const counter = new PgCustomCounter();
+    for (const piece of pieces) counter.write(piece);
+    counter.end();
+    expect(counter.error).toBeUndefined();
+    expect(counter.complete).toBe(true);
+  });
+
+  it('marks the data compressed in a header of archive version 1.15 on (a byte naming the method)', async () => {
+    // PostgreSQL 16 and later: the header's compression int becomes one byte; nothing else here moves.
+    let toc = { end: 0, compressionAt: 0, intSize: 0 };
+    const listener = { head: (_b: Buffer, t: typeof toc) => (toc = t), block: () => {}, blob: () => {}, data: () => {}, dataEnd: () => {}, blobsEnd: () => {} };
+    new PgCustomReader(listener).write(dumps.custom);
+    expect(dumps.custom[6]).toBe(14);
+    const v115 = Buffer.concat([dumps.custom.subarray(0, toc.compressionAt), Buffer.from([0]), dumps.custom.subarray(toc.compressionAt + 1 + toc.intSize)]);
+    v115[6] = 15;
+    const [before, after] = [await compress(dumps.custom, 6, 65536), await compress(v115, 6, 65536)];
+    const shift = toc.intSize; // the header is that many bytes shorter
+    const head = Buffer.from(v115.subarray(0, toc.end - shift));
+    head[toc.compressionAt] = 1;
+    expect(after.subarray(0, toc.end - shift).equals(head)).toBe(true);
+    expect(after.subarray(toc.end - shift).equals(before.subarray(toc.end))).toBe(true);
   });
 
   it('hands the dump on unchanged at level 0', async () => {
     expect((await compress(dumps.custom, 0, 65536)).equals(dumps.custom)).toBe(true);
+    expect(pgRestoreScript(dumps.custom, '--list')).toMatch(/Compression: (0|none)/);
   });
 
   it('hands on unchanged what it does not know: another archive version, a dump already compressed, not an archive', async () => {

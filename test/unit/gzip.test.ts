@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { ParallelDeflate } from '../../src/pipeline/deflate.js';
 import { GzipStream } from '../../src/pipeline/gzip.js';
 
 async function gzip(data: Buffer, chunk: number, level: number): Promise<Buffer> {
@@ -40,5 +41,23 @@ describe('GzipStream', () => {
   it('keeps the length in its trailer modulo 2^32, as gzip does', async () => {
     const gz = await gzip(text, 65536, 6);
     expect(gz.readUInt32LE(gz.length - 4)).toBe(text.length);
+  });
+});
+
+describe('ParallelDeflate', () => {
+  it('starts a new stream after end: a large, a small and an empty one through one instance each inflate alone', async () => {
+    const streams: Buffer[][] = [];
+    let current: Buffer[] = [];
+    const deflate = new ParallelDeflate(6, async (compressed) => {
+      current.push(compressed);
+    });
+    const inputs = [data, text.subarray(0, 10_000), Buffer.alloc(0), data.subarray(5)];
+    for (const input of inputs) {
+      for (let at = 0; at < input.length; at += 65536) await deflate.write(input.subarray(at, at + 65536));
+      await deflate.end();
+      streams.push(current);
+      current = [];
+    }
+    streams.forEach((pieces, i) => expect(inflateRawSync(Buffer.concat(pieces)).equals(inputs[i]!)).toBe(true));
   });
 });
