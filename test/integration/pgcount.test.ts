@@ -9,7 +9,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PgCustomCompressor } from '../../src/drivers/pgcompress.js';
@@ -17,6 +16,7 @@ import { PgCustomCounter, PgCustomReader, PgPlainCounter, type RowCounter } from
 import { pgDumpArgs } from '../../src/drivers/pgdump.js';
 import { runCli, tempDir, writeConfig } from '../support/cli.js';
 import { createDatabase, fingerprint, pgInfo, pgTargetConfig, sql } from '../support/pgdb.js';
+import { through } from '../support/streams.js';
 import { replaceEntry } from '../support/tamper.js';
 
 const run = promisify(execFile);
@@ -41,13 +41,7 @@ function pgRestoreScript(archive: Buffer, ...args: string[]): string {
   return result.stdout.replace(/^\\(un)?restrict .*$/gm, '\\$1restrict');
 }
 
-async function compress(dump: Buffer, level: number, chunk: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for (let at = 0; at < dump.length; at += chunk) chunks.push(dump.subarray(at, at + chunk));
-  const out: Buffer[] = [];
-  for await (const piece of Readable.from(chunks).pipe(new PgCustomCompressor(level))) out.push(piece as Buffer);
-  return Buffer.concat(out);
-}
+const compress = (dump: Buffer, level: number, chunk: number) => through(dump, chunk, new PgCustomCompressor(level));
 
 function feed(counter: RowCounter, dump: Buffer, chunk: number): RowCounter {
   for (let at = 0; at < dump.length; at += chunk) counter.write(dump.subarray(at, at + chunk));
@@ -222,9 +216,7 @@ describe('pg_dump custom-format compressor', () => {
   it('reads a TOC that ends in the last bytes of a dump (no data: a schema-only dump)', async () => {
     const schema = await pgDump(database, [...pgDumpArgs(pgTargetConfig(database)), '--schema-only']);
     const pieces = [schema.subarray(0, schema.length - 10), schema.subarray(schema.length - 10)];
-    const out: Buffer[] = [];
-    for await (const piece of Readable.from(pieces).pipe(new PgCustomCompressor(6))) out.push(piece as Buffer);
-    const compressed = Buffer.concat(out);
+    const compressed = await through(pieces, 0, new PgCustomCompressor(6));
     expect(pgRestoreScript(compressed, '--list')).toMatch(/Compression: (6|gzip)/);
     expect(pgRestoreScript(compressed)).toBe(pgRestoreScript(schema));
     const counter = new PgCustomCounter();

@@ -1,18 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ParallelDeflate } from '../../src/pipeline/deflate.js';
 import { GzipStream } from '../../src/pipeline/gzip.js';
+import { through } from '../support/streams.js';
 
-async function gzip(data: Buffer, chunk: number, level: number): Promise<Buffer> {
-  const pieces: Buffer[] = [];
-  for (let at = 0; at < data.length; at += chunk) pieces.push(data.subarray(at, at + chunk));
-  const out: Buffer[] = [];
-  for await (const piece of Readable.from(pieces).pipe(new GzipStream(level))) out.push(piece as Buffer);
-  return Buffer.concat(out);
-}
+const gzip = (data: Buffer, chunk: number, level: number) => through(data, chunk, new GzipStream(level));
 
 /** Text that compresses (several deflate blocks of 1 MiB), then noise that does not. */
 const text = Buffer.from(Array.from({ length: 120_000 }, (_, i) => `line ${i} of a dump, ${(i * 7919) % 1000}\n`).join(''));
