@@ -49,8 +49,6 @@ export class PgCustomCompressor extends Transform {
   private readonly reader: PgCustomReader;
   /** What the reader found in the chunk at hand, to be written in order. */
   private ops: Op[] = [];
-  /** Input held until the reader has the whole TOC, handed on unchanged if it cannot read it. */
-  private held: Buffer[] = [];
   private passThrough: boolean;
   /** Why the dump was handed on uncompressed, when it was not read (level 0 is not a reason). */
   storedAsIs: string | undefined;
@@ -85,7 +83,6 @@ export class PgCustomCompressor extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.passThrough) return callback(null, chunk);
-    if (!this.reader.toc) this.held.push(chunk);
     this.reader.write(chunk);
     this.settle(false, callback);
   }
@@ -102,14 +99,13 @@ export class PgCustomCompressor extends Transform {
    */
   private settle(ending: boolean, callback: TransformCallback): void {
     const { toc, error } = this.reader;
-    if (toc) this.held = [];
     if (error && toc) return callback(compressError(error));
     if (error || (ending && !toc)) {
       // Not an archive this reader knows: the dump goes into the archive as pg_dump wrote it.
       if (error) this.storedAsIs = error.message;
+      // Until the TOC is read, the reader holds every byte: they go on unchanged.
       this.passThrough = true;
-      for (const held of this.held) this.push(held);
-      this.held = [];
+      for (const held of this.reader.unread()) this.push(held);
       return callback();
     }
     const ops = this.ops;

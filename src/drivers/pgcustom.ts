@@ -185,6 +185,11 @@ export class PgCustomReader {
     }
   }
 
+  /** Everything read so far while the TOC is not yet read (nothing once it is). */
+  unread(): Buffer[] {
+    return this.toc ? [] : this.head;
+  }
+
   /** The input has ended: a TOC still waiting for its next try is read now. */
   finish(): void {
     if (this.toc || this.error || this.head.length === 0) return;
