@@ -35,7 +35,7 @@ export interface RunningCommand {
 
 export interface ProcessRunner {
   /** Start a process whose stdout is streamed; stdin is fed from `stdin` when given. */
-  start(spec: CommandSpec, options: { signal: AbortSignal; stdin?: Readable | string }): RunningCommand;
+  start(spec: CommandSpec, options: { signal: AbortSignal; stdin?: Readable | string }): Promise<RunningCommand>;
   /** Run a process to completion and collect its (small) output. */
   run(spec: CommandSpec, options: { signal: AbortSignal; stdin?: Readable | string }): Promise<{ stdout: string; stderr: string }>;
 }

@@ -16,7 +16,7 @@ export async function dumpCommand(
   entry: string,
   options: { compressed: boolean; encode?: Encoder; tap?: Transform },
 ): Promise<EntryRecord> {
-  const proc = ctx.runner.start(spec, { signal: ctx.signal });
+  const proc = await ctx.runner.start(spec, { signal: ctx.signal });
   let record: EntryRecord;
   try {
     // pipeline's callback ignores the error: it reaches the sink by destroying the last stream.
@@ -51,7 +51,7 @@ export function countingTap(counter: { write(chunk: Buffer): void; end?(): void 
 
 /** Run `spec` with `input` on its stdin; resolves when it exits 0. */
 export async function restoreCommand(ctx: DriverContext, spec: CommandSpec, input: Readable): Promise<void> {
-  const proc = ctx.runner.start(spec, { signal: ctx.signal, stdin: input });
+  const proc = await ctx.runner.start(spec, { signal: ctx.signal, stdin: input });
   proc.stdout.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) ctx.log.debug(line);
   });

@@ -119,7 +119,7 @@ describe('dumpCommand', () => {
   /** A runner whose "tool" writes `data` in `size`-byte pieces, then fails if `failWith` is set. */
   function fakeRunner(data: Buffer, size: number, failWith?: Error): ProcessRunner {
     return {
-      start() {
+      async start() {
         const stdout = Readable.from(chunked(data, size), { objectMode: false });
         let killed: unknown;
         const done = new Promise<void>((resolve, reject) => {
