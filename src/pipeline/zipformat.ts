@@ -2,7 +2,9 @@
  * The byte layout of a streamed zip archive (PKWARE APPNOTE 6.3.x): local headers with sizes
  * deferred to a data descriptor (bit 3), UTF-8 names (bit 11), Unix modes in the external
  * attributes, an Info-ZIP extended timestamp (0x5455) beside the DOS time, and zip64 wherever a
- * size, an offset or the entry count outgrows the classic fields. Pure: buffers in, buffers out.
+ * size, an offset or the entry count outgrows the classic fields. A deflated entry of more than
+ * one block also carries a block index in its central header (0x6b62, below). Pure: buffers in,
+ * buffers out.
  */
 
 export const METHOD_STORED = 0;
@@ -41,6 +43,8 @@ export interface CentralRecord {
   offset: number;
   /** Unix mode including the file type bits (S_IFREG, S_IFDIR, S_IFLNK). */
   mode: number;
+  /** A deflated entry's block index (blockIndex). */
+  index?: BlockIndex;
 }
 
 /** A local header whose crc and sizes follow the data, in its data descriptor. */
@@ -80,7 +84,7 @@ export function centralHeader(r: CentralRecord): Buffer {
   const big = [r.size >= MAX_32, r.compressedSize >= MAX_32, r.offset >= MAX_32];
   const zip64 = big.some(Boolean);
   const zip64Extra = zip64 ? zip64ExtraField([r.size, r.compressedSize, r.offset].filter((_, i) => big[i])) : Buffer.alloc(0);
-  const extra = Buffer.concat([zip64Extra, timestampExtra(r.date)]);
+  const extra = Buffer.concat([zip64Extra, timestampExtra(r.date), r.index ? blockIndexExtra(r.index) : Buffer.alloc(0)]);
   const b = Buffer.alloc(46 + r.name.length + extra.length);
   b.writeUInt32LE(SIG_CENTRAL, 0);
   b.writeUInt16LE(MADE_BY, 4);
@@ -142,6 +146,60 @@ function zip64ExtraField(values: number[]): Buffer {
   b.writeUInt16LE(8 * values.length, 2);
   values.forEach((v, i) => b.writeBigUInt64LE(BigInt(v), 4 + 8 * i));
   return b;
+}
+
+/**
+ * The block index, backupkit's own extra field (header ID 0x6b62, "bk"), in the central header
+ * only: where a deflated entry's independent blocks (deflate.ts) start, so that a reader can
+ * inflate them side by side. Other readers skip it, as the format asks of unknown fields.
+ *
+ *   u8      version (1)
+ *   u32     segment: uncompressed bytes in every segment but the last, which holds the rest
+ *   u32 * n compressed length of each segment, in order; they add up to the compressed size
+ *
+ * A segment is one deflate block, or a run of 2 or 4 of them on an entry so large that one
+ * length per block would not fit the 64 KiB of a header's extra fields. Larger entries get no
+ * index and are inflated in one stream, like any archive written without one.
+ */
+export interface BlockIndex {
+  segment: number;
+  lengths: number[];
+}
+
+export const BLOCK_INDEX_ID = 0x6b62;
+const BLOCK_INDEX_VERSION = 1;
+/** Leaves room beside the index for the zip64 and timestamp fields within a header's 64 KiB. */
+const MAX_SEGMENTS = 16_000;
+const MAX_RUN = 4;
+
+/** The index for an entry deflated in blocks of `blockSize` with these compressed lengths. */
+export function blockIndex(blockSize: number, blocks: number[]): BlockIndex | undefined {
+  if (blocks.length < 2) return undefined;
+  let run = 1;
+  while (Math.ceil(blocks.length / run) > MAX_SEGMENTS) run *= 2;
+  if (run > MAX_RUN) return undefined;
+  const lengths: number[] = [];
+  for (let i = 0; i < blocks.length; i += run) lengths.push(blocks.slice(i, i + run).reduce((a, b) => a + b, 0));
+  return { segment: blockSize * run, lengths };
+}
+
+function blockIndexExtra(index: BlockIndex): Buffer {
+  const b = Buffer.alloc(4 + 5 + 4 * index.lengths.length);
+  b.writeUInt16LE(BLOCK_INDEX_ID, 0);
+  b.writeUInt16LE(b.length - 4, 2);
+  b.writeUInt8(BLOCK_INDEX_VERSION, 4);
+  b.writeUInt32LE(index.segment, 5);
+  index.lengths.forEach((length, i) => b.writeUInt32LE(length, 9 + 4 * i));
+  return b;
+}
+
+/** The index in an extra field's data, or undefined when it is not one this version writes. */
+export function readBlockIndex(data: Buffer): BlockIndex | undefined {
+  if (data.length < 9 || (data.length - 5) % 4 !== 0 || data.readUInt8(0) !== BLOCK_INDEX_VERSION) return undefined;
+  const segment = data.readUInt32LE(1);
+  const lengths: number[] = [];
+  for (let at = 5; at < data.length; at += 4) lengths.push(data.readUInt32LE(at));
+  return segment > 0 ? { segment, lengths } : undefined;
 }
 
 /** Info-ZIP's extended timestamp: the modification time in whole UTC seconds, free of time zones. */

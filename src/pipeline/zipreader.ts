@@ -8,7 +8,8 @@ import { Readable, Transform } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
 import { VerificationError, errorMessage } from '../core/errors.js';
-import { S_IFDIR, S_IFLNK, S_IFMT } from './zipformat.js';
+import { inflateIndexed, indexFits } from './inflate.js';
+import { BLOCK_INDEX_ID, type BlockIndex, S_IFDIR, S_IFLNK, S_IFMT, readBlockIndex } from './zipformat.js';
 
 export interface ZipEntryInfo {
   name: string;
@@ -66,7 +67,8 @@ export class ZipReader {
   /**
    * The entry's data, decompressed. Its byte range is read straight from the file in 1 MiB chunks
    * (yauzl's own entry streams read 16 KiB at a time, which costs more than the hashing on a large
-   * stored dump), and inflated when deflated; the size is checked at the end.
+   * stored dump), and inflated when deflated, on every core when the entry has a block index
+   * (inflate.ts); the size is checked at the end.
    */
   async open(name: string): Promise<Readable> {
     const entry = this.raw.get(name);
@@ -80,13 +82,19 @@ export class ZipReader {
     if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
       throw new VerificationError(`${this.file}: entry ${name} uses compression method ${entry.compressionMethod}; only stored and deflated entries are read`);
     }
-    const raw: Readable =
-      entry.compressedSize === 0
-        ? Readable.from([])
-        : createReadStream(this.file, { start, end: start + entry.compressedSize - 1, highWaterMark: 1 << 20 });
-    const data = entry.compressionMethod === 8 ? raw.pipe(createInflateRaw({ chunkSize: 1 << 20 })) : raw;
-    if (data !== raw) raw.once('error', (error) => data.destroy(error));
     const expected = entry.uncompressedSize;
+    const index = entry.compressionMethod === 8 ? blockIndexOf(entry) : undefined;
+    let data: Readable;
+    if (index && indexFits({ index, compressedSize: entry.compressedSize, size: expected })) {
+      data = inflateIndexed({ file: this.file, name, start, compressedSize: entry.compressedSize, size: expected, index });
+    } else {
+      const raw: Readable =
+        entry.compressedSize === 0
+          ? Readable.from([])
+          : createReadStream(this.file, { start, end: start + entry.compressedSize - 1, highWaterMark: 1 << 20 });
+      data = entry.compressionMethod === 8 ? raw.pipe(createInflateRaw({ chunkSize: 1 << 20 })) : raw;
+      if (data !== raw) raw.once('error', (error) => data.destroy(error));
+    }
     let seen = 0;
     const counted = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
@@ -110,6 +118,11 @@ export class ZipReader {
   close(): void {
     this.zip.close();
   }
+}
+
+function blockIndexOf(entry: yauzl.Entry): BlockIndex | undefined {
+  const field = entry.extraFields.find((f) => f.id === BLOCK_INDEX_ID);
+  return field ? readBlockIndex(field.data) : undefined;
 }
 
 function describe(entry: yauzl.Entry): ZipEntryInfo {

@@ -18,8 +18,20 @@ import { finished } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import type { Encoder } from '../core/driver.js';
 import type { EntryRecord } from '../core/manifest.js';
-import { ParallelDeflate } from './deflate.js';
-import { type CentralRecord, METHOD_DEFLATED, METHOD_STORED, S_IFDIR, S_IFLNK, S_IFREG, centralHeader, dataDescriptor, endOfArchive, localHeader } from './zipformat.js';
+import { DEFLATE_BLOCK, ParallelDeflate } from './deflate.js';
+import {
+  type CentralRecord,
+  METHOD_DEFLATED,
+  METHOD_STORED,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFREG,
+  blockIndex,
+  centralHeader,
+  dataDescriptor,
+  endOfArchive,
+  localHeader,
+} from './zipformat.js';
 
 export interface EntryOptions {
   /** Already compressed (a gzip stream, say): stored as is instead of deflated. */
@@ -105,7 +117,7 @@ export class ZipWriter {
     const hash = createHash('sha256');
     let crc = 0;
     let size = 0;
-    const deflate = method === METHOD_DEFLATED ? new ParallelDeflate(this.level, (compressed) => this.emit(compressed)) : undefined;
+    const deflate = method === METHOD_DEFLATED ? new ParallelDeflate(this.level, (compressed) => this.emit(compressed), { index: true }) : undefined;
     if (!Array.isArray(source)) this.source = source;
     try {
       await this.emit(localHeader(nameBytes, method, date));
@@ -122,7 +134,8 @@ export class ZipWriter {
       this.throwIfFailed();
       const compressedSize = deflate ? deflate.written : size;
       await this.emit(dataDescriptor(crc, compressedSize, size));
-      this.records.push({ name: nameBytes, method, date, crc32: crc, compressedSize, size, offset, mode });
+      const index = deflate?.blocks ? blockIndex(DEFLATE_BLOCK, deflate.blocks) : undefined;
+      this.records.push({ name: nameBytes, method, date, crc32: crc, compressedSize, size, offset, mode, index });
       return { path: name, size, sha256: hash.digest('hex') };
     } catch (error) {
       this.fail(error as Error);

@@ -1,0 +1,83 @@
+/**
+ * Inflate on every core: a deflated entry whose central header carries a block index (zipformat.ts)
+ * is read segment by segment, and the segments are inflated side by side on libuv's thread pool,
+ * the way deflate.ts compressed them. Output is handed on in order; at most `concurrency` segments
+ * are in flight. Every segment must inflate to exactly its share of the entry: the last one must
+ * finish the deflate stream, the others must not. An index that does not add up is not used.
+ */
+import { open } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { constants, inflateRaw } from 'node:zlib';
+import { VerificationError } from '../core/errors.js';
+import { defaultConcurrency } from './deflate.js';
+import type { BlockIndex } from './zipformat.js';
+
+const inflateRawAsync = promisify(inflateRaw);
+/** A larger segment than deflate.ts ever writes: an index asking for it is not trusted with memory. */
+const MAX_SEGMENT = 16 << 20;
+
+export interface IndexedEntry {
+  file: string;
+  name: string;
+  /** Where the entry's compressed bytes start in the file. */
+  start: number;
+  compressedSize: number;
+  size: number;
+  index: BlockIndex;
+}
+
+/** Whether the index describes the entry: lengths that add up, and segments that cover its size. */
+export function indexFits(entry: Omit<IndexedEntry, 'file' | 'name' | 'start'>): boolean {
+  const { segment, lengths } = entry.index;
+  const n = lengths.length;
+  return (
+    n >= 2 &&
+    segment <= MAX_SEGMENT &&
+    lengths.reduce((a, b) => a + b, 0) === entry.compressedSize &&
+    (n - 1) * segment <= entry.size &&
+    entry.size <= n * segment
+  );
+}
+
+export function inflateIndexed(entry: IndexedEntry, concurrency = defaultConcurrency()): Readable {
+  return Readable.from(segments(entry, concurrency), { objectMode: false, highWaterMark: 1 });
+}
+
+async function* segments(entry: IndexedEntry, concurrency: number): AsyncGenerator<Buffer> {
+  const { segment, lengths } = entry.index;
+  const handle = await open(entry.file, 'r');
+  const inFlight: Promise<Buffer>[] = [];
+  // Input buffers go back here once their segment is inflated: reading into the same few buffers
+  // spares the page faults and garbage collections of a fresh one per segment.
+  const free: Buffer[] = [];
+  const release = (buffer: Buffer) => free.push(buffer);
+  try {
+    let position = entry.start;
+    for (let i = 0; i < lengths.length; i++) {
+      const length = lengths[i]!;
+      let buffer = free.pop();
+      if (!buffer || buffer.length < length) buffer = Buffer.allocUnsafe(Math.max(length, segment));
+      const input = buffer.subarray(0, length);
+      const { bytesRead } = await handle.read(input, 0, input.length, position);
+      if (bytesRead !== input.length) throw new VerificationError(`${entry.name}: the archive ends inside the entry's data`);
+      position += input.length;
+      const last = i === lengths.length - 1;
+      const expected = last ? entry.size - i * segment : segment;
+      const job = inflateRawAsync(input, { finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH, chunkSize: Math.max(64, expected + 1) }).then((output) => {
+        if (output.length !== expected) {
+          throw new VerificationError(`${entry.name}: deflate block ${i + 1} of ${lengths.length} holds ${output.length} bytes, expected ${expected}`);
+        }
+        return output;
+      });
+      const owned = buffer;
+      void job.then(() => release(owned), () => undefined);
+      job.catch(() => undefined); // awaited in order below; a failure surfaces there
+      inFlight.push(job);
+      if (inFlight.length >= concurrency) yield await inFlight.shift()!;
+    }
+    while (inFlight.length > 0) yield await inFlight.shift()!;
+  } finally {
+    await handle.close();
+  }
+}
