@@ -27,16 +27,22 @@ export interface IndexedEntry {
   index: BlockIndex;
 }
 
-/** Whether the index describes the entry: lengths that add up, and segments that cover its size. */
+/**
+ * Whether the index describes the entry: segments that cover its size, lengths that add up to its
+ * compressed size, and none longer than deflate can make a segment (stored blocks add 5 bytes in
+ * 64 KiB), since each is read whole into memory.
+ */
 export function indexFits(entry: Omit<IndexedEntry, 'file' | 'name' | 'start'>): boolean {
   const { segment, lengths } = entry.index;
   const n = lengths.length;
+  const longest = segment + (segment >> 4) + 1024;
   return (
     n >= 2 &&
     segment <= MAX_SEGMENT &&
-    lengths.reduce((a, b) => a + b, 0) === entry.compressedSize &&
     (n - 1) * segment <= entry.size &&
-    entry.size <= n * segment
+    entry.size <= n * segment &&
+    lengths.every((length) => length <= longest) &&
+    lengths.reduce((a, b) => a + b, 0) === entry.compressedSize
   );
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { indexFits } from '../../src/pipeline/inflate.js';
 import { blockIndex, centralHeader, readBlockIndex } from '../../src/pipeline/zipformat.js';
 
 const MiB = 1 << 20;
@@ -47,5 +48,27 @@ describe('blockIndex', () => {
     expect(readBlockIndex(Buffer.from([2, ...good.subarray(1)]))).toBeUndefined();
     expect(readBlockIndex(good.subarray(0, 8))).toBeUndefined();
     expect(readBlockIndex(Buffer.from([1, 0, 0, 0, 0, 5, 0, 0, 0]))).toBeUndefined();
+  });
+});
+
+describe('indexFits', () => {
+  const fits = (segment: number, lengths: number[], compressedSize: number, size: number) => indexFits({ index: { segment, lengths }, compressedSize, size });
+
+  it('takes an index whose segments cover the size and whose lengths add up', () => {
+    expect(fits(MiB, [400_000, 300_000, 5], 700_005, 2 * MiB + 10)).toBe(true);
+    expect(fits(MiB, [400_000, 300_000, 2], 700_002, 2 * MiB)).toBe(true);
+  });
+
+  it('refuses one that does not describe the entry', () => {
+    expect(fits(MiB, [700_000], 700_000, MiB)).toBe(false);
+    expect(fits(MiB, [400_000, 300_000, 5], 700_006, 2 * MiB + 10)).toBe(false);
+    expect(fits(MiB, [400_000, 300_000, 5], 700_005, 3 * MiB + 1)).toBe(false);
+    expect(fits(MiB, [400_000, 300_000, 5], 700_005, 2 * MiB - 1)).toBe(false);
+    expect(fits(64 * MiB, [400_000, 300_000], 700_000, 100 * MiB)).toBe(false);
+  });
+
+  it('refuses a length longer than deflate makes a segment, which would be read whole', () => {
+    expect(fits(MiB, [MiB + 70_000, 5], MiB + 70_005, MiB + 1)).toBe(false);
+    expect(fits(MiB, [MiB + 100, 5], MiB + 105, MiB + 1)).toBe(true);
   });
 });
