@@ -17,7 +17,7 @@ import { constants, deflateRaw, deflateRawSync } from 'node:zlib';
 
 const deflateRawAsync = promisify(deflateRaw);
 
-export const DEFLATE_BLOCK = 1 << 20;
+const DEFLATE_BLOCK = 1 << 20;
 const OUTPUT_CHUNK = 256 * 1024;
 /** A whole stream this small is compressed here and now: a trip to the thread pool would cost more. */
 const SYNC_BELOW = 64 * 1024;
@@ -37,8 +37,9 @@ export class ParallelDeflate {
   private block: Buffer | undefined;
   private used = 0;
   private readonly inFlight: { job: Promise<Buffer>; block: Buffer | undefined }[] = [];
-  private readonly concurrency: number;
-  private readonly blockSize: number;
+  private readonly concurrency = defaultConcurrency();
+  /** Input bytes per block (the last block of a stream holds the rest). */
+  readonly blockSize = DEFLATE_BLOCK;
   /** Compressed bytes handed on so far. */
   written = 0;
   /** With `index`: the compressed length of every block handed on, in order. */
@@ -47,10 +48,8 @@ export class ParallelDeflate {
   constructor(
     private readonly level: number,
     private readonly emit: (compressed: Buffer) => Promise<void>,
-    options: { concurrency?: number; blockSize?: number; index?: boolean } = {},
+    options: { index?: boolean } = {},
   ) {
-    this.concurrency = options.concurrency ?? defaultConcurrency();
-    this.blockSize = options.blockSize ?? DEFLATE_BLOCK;
     this.blocks = options.index ? [] : undefined;
   }
 

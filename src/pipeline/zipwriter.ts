@@ -18,7 +18,7 @@ import { finished } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import type { Encoder } from '../core/driver.js';
 import type { EntryRecord } from '../core/manifest.js';
-import { DEFLATE_BLOCK, ParallelDeflate } from './deflate.js';
+import { ParallelDeflate } from './deflate.js';
 import {
   type CentralRecord,
   METHOD_DEFLATED,
@@ -134,7 +134,7 @@ export class ZipWriter {
       this.throwIfFailed();
       const compressedSize = deflate ? deflate.written : size;
       await this.emit(dataDescriptor(crc, compressedSize, size));
-      const index = deflate?.blocks ? blockIndex(DEFLATE_BLOCK, deflate.blocks) : undefined;
+      const index = deflate?.blocks ? blockIndex(deflate.blockSize, deflate.blocks) : undefined;
       this.records.push({ name: nameBytes, method, date, crc32: crc, compressedSize, size, offset, mode, index });
       return { path: name, size, sha256: hash.digest('hex') };
     } catch (error) {
