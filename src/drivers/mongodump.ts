@@ -12,7 +12,8 @@
  * Backup streams `mongodump --archive` into db/dump.archive.gz, gzipped by backupkit on every core
  * (mongodump's --gzip would compress on one) and stored, and counts the documents of each
  * collection from the archive stream itself. Restore feeds the entry to
- * `mongorestore --archive --gzip --drop`. The URI (with its password) reaches the tools only in a
+ * `mongorestore --archive --gzip --drop` (without --gzip for db/dump.archive, from archives made
+ * while the entry was the plain archive). The URI (with its password) reaches the tools only in a
  * 0600 YAML file given to `--config`, removed afterwards.
  */
 import type { Driver } from '../core/driver.js';
@@ -28,6 +29,8 @@ const optionsSchema = mongoOptionsSchema;
 export type MongoDumpOptions = MongoOptions;
 
 const ENTRY = 'db/dump.archive.gz';
+/** Archives made by 0.1.0 builds between these layouts hold the archive uncompressed (deflated in the zip). */
+const PLAIN_ENTRY = 'db/dump.archive';
 
 function databaseOf(options: MongoDumpOptions): string | undefined {
   return options.database ?? parseMongoUri(options.uri)?.database;
@@ -42,8 +45,8 @@ export function mongodumpArgs(configFile: string, database: string | undefined, 
   return args;
 }
 
-export function mongorestoreArgs(configFile: string, from: string | undefined, plan: { only?: string[]; into?: string }): string[] {
-  const args = [`--config=${configFile}`, '--archive', '--gzip', '--drop'];
+export function mongorestoreArgs(configFile: string, from: string | undefined, plan: { only?: string[]; into?: string; plain?: boolean }): string[] {
+  const args = [`--config=${configFile}`, '--archive', ...(plan.plain ? [] : ['--gzip']), '--drop'];
   for (const ns of plan.only ?? []) args.push(`--nsInclude=${ns}`);
   if (plan.into && from) args.push(`--nsFrom=${from}.*`, `--nsTo=${plan.into}.*`);
   return args;
@@ -89,8 +92,10 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
     const source = plan.source.database;
     if (plan.into && !source) throw new UsageError('--into needs an archive of a single database (set "database" for the target)');
     const only = plan.only?.map((name) => (source ? `${source}.${name}` : name));
+    const plain = !archive.entries.some((e) => e.path === ENTRY) && archive.entries.some((e) => e.path === PLAIN_ENTRY);
+    const args = (configFile: string) => mongorestoreArgs(configFile, source, { ...(only ? { only } : {}), ...(plan.into ? { into: plan.into } : {}), plain });
     await withToolConfig(ctx.tempPath('mongorestore.yaml'), options.uri, async (configFile) => {
-      await restoreCommand(ctx, { command: mongorestore, args: mongorestoreArgs(configFile, source, { ...(only ? { only } : {}), ...(plan.into ? { into: plan.into } : {}) }) }, await archive.open(ENTRY));
+      await restoreCommand(ctx, { command: mongorestore, args: args(configFile) }, await archive.open(plain ? PLAIN_ENTRY : ENTRY));
     });
   },
 

@@ -4,11 +4,14 @@
  * or against a real server when BACKUPKIT_TEST_MONGO_URL is set. Every document is compared as
  * canonical Extended JSON, sorted by _id, and the indexes by name, key and uniqueness.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeConfig } from '../support/cli.js';
 import { databaseName, mongoFingerprint, mongoInfo, seedShop, typeZoo, withClient } from '../support/mongodb.js';
+import { replaceEntry } from '../support/tamper.js';
 
 const DRIVERS = ['mongodump', 'mongo-json'] as const;
 
@@ -107,5 +110,24 @@ describe.each(DRIVERS)('%s driver', (driver) => {
     }
     // No temporary config file is left behind.
     expect(readdirSync(path.join(dir, 'backups')).filter((f) => f.includes('yaml'))).toEqual([]);
+  });
+});
+
+describe('mongodump driver and earlier archives', () => {
+  it('restores an archive whose entry is the plain mongodump archive, deflated in the zip (as made before)', async () => {
+    const { dir, database, cli } = await setup('mongodump');
+    const before = await mongoFingerprint(database);
+    const id = (await cli('--json', 'backup', 'shop')).json().backups[0].id;
+    const store = path.join(dir, 'store');
+    const plain = path.join(dir, 'dump.archive');
+    writeFileSync(plain, gunzipSync(execFileSync('unzip', ['-p', path.join(store, `${id}.zip`), 'db/dump.archive.gz'], { maxBuffer: 1 << 28 })));
+    replaceEntry(path.join(store, `${id}.zip`), path.join(store, `${id}.json`), 'db/dump.archive.gz', plain, 'deflated', 'db/dump.archive');
+    const entries = (await cli('--json', 'inspect', id)).json().entries.map((e: { path: string }) => e.path);
+    expect(entries).toEqual(['db/dump.archive']);
+
+    await withClient((client) => client.db(database).dropDatabase());
+    const restore = await cli('--json', 'restore', 'shop', id, '--yes', '--no-snapshot');
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(await mongoFingerprint(database)).toEqual(before);
   });
 });

@@ -54,19 +54,19 @@ function rewrite(archive: string, sidecarFile: string, script: string, args: str
 
 const REPLACE_ENTRY = `
 import hashlib, json, sys, zipfile
-src, dst, name, data_file, method = sys.argv[1:6]
+src, dst, name, data_file, method, new_name = sys.argv[1:7]
 data = open(data_file, 'rb').read()
 zin = zipfile.ZipFile(src)
 manifest = json.loads(zin.read('manifest.json'))
 for entry in manifest['entries']:
     if entry['path'] == name:
-        entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        entry.update(path=new_name, size=len(data), sha256=hashlib.sha256(data).hexdigest())
 with zipfile.ZipFile(dst, 'w') as zout:
     for info in zin.infolist():
         if info.filename == 'manifest.json':
             continue
         if info.filename == name:
-            stored = zipfile.ZipInfo(name, info.date_time)
+            stored = zipfile.ZipInfo(new_name, info.date_time)
             stored.create_system = 3
             stored.external_attr = info.external_attr
             stored.compress_type = zipfile.ZIP_DEFLATED if method == 'deflated' else zipfile.ZIP_STORED
@@ -78,9 +78,10 @@ print(json.dumps(manifest))
 `;
 
 /**
- * Rewrite `archive` with entry `name` holding the bytes of `dataFile`, stored or deflated, and a
- * manifest and sidecar to match: an archive as an earlier version wrote it, with every checksum right.
+ * Rewrite `archive` with entry `name` holding the bytes of `dataFile`, stored or deflated, under
+ * the name `as` when given, and a manifest and sidecar to match: an archive as an earlier version
+ * wrote it, with every checksum right.
  */
-export function replaceEntry(archive: string, sidecarFile: string, name: string, dataFile: string, method: 'stored' | 'deflated' = 'stored'): void {
-  rewrite(archive, sidecarFile, REPLACE_ENTRY, [name, dataFile, method]);
+export function replaceEntry(archive: string, sidecarFile: string, name: string, dataFile: string, method: 'stored' | 'deflated' = 'stored', as = name): void {
+  rewrite(archive, sidecarFile, REPLACE_ENTRY, [name, dataFile, method, as]);
 }

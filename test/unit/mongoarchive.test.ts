@@ -121,6 +121,7 @@ describe('mongo tools argv', () => {
     expect(mongorestoreArgs('/c', 'shop', { only: ['shop.zoo'], into: 'copy' })).toEqual([
       '--config=/c', '--archive', '--gzip', '--drop', '--nsInclude=shop.zoo', '--nsFrom=shop.*', '--nsTo=copy.*',
     ]);
+    expect(mongorestoreArgs('/c', 'shop', { plain: true })).toEqual(['--config=/c', '--archive', '--drop']);
   });
 
   it('parses URIs with several hosts, and describes them without secrets', () => {
