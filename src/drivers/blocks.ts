@@ -45,30 +45,42 @@ export class BlockBatcher extends Transform {
 }
 
 /**
- * Lines of text (without their newline) as blocks of at most `blockBytes`, each line and its newline
- * encoded straight into the block's buffer: no Buffer per line. A line too long for a block gets a
- * block of its own. A block is not touched once it is yielded.
+ * Lines (without their newline) as blocks of at most `blockBytes`, each line and its newline
+ * written straight into the block's buffer: no Buffer per line. Lines arrive in groups (a batch of
+ * documents, say), so that a line costs no promise of its own. A line is text, or bytes already
+ * encoded as UTF-8; bytes are copied before the next line is asked for, so the producer may reuse
+ * its buffer. A line too long for a block gets a block of its own. A block is not touched once it
+ * is yielded.
  */
-export async function* lineBlocks(lines: AsyncIterable<string>, blockBytes = BLOCK_BYTES): AsyncGenerator<Buffer> {
+export async function* lineBlocks(groups: AsyncIterable<Iterable<string | Uint8Array>>, blockBytes = BLOCK_BYTES): AsyncGenerator<Buffer> {
   let block = Buffer.allocUnsafe(blockBytes);
   let used = 0;
-  for await (const line of lines) {
-    // A UTF-16 code unit takes at most 3 bytes in UTF-8: measure exactly only near the block's end.
-    const room = blockBytes - used;
-    const bytes = line.length * 3 + 1 <= room ? 0 : Buffer.byteLength(line) + 1;
-    if (bytes > room) {
-      if (used > 0) {
-        yield block.subarray(0, used);
-        block = Buffer.allocUnsafe(blockBytes);
-        used = 0;
+  for await (const group of groups) {
+    for (const line of group) {
+      const text = typeof line === 'string';
+      // A UTF-16 code unit takes at most 3 bytes in UTF-8: measure exactly only near the block's end.
+      const room = blockBytes - used;
+      const bytes = !text ? line.length + 1 : line.length * 3 + 1 <= room ? 0 : Buffer.byteLength(line) + 1;
+      if (bytes > room) {
+        if (used > 0) {
+          yield block.subarray(0, used);
+          block = Buffer.allocUnsafe(blockBytes);
+          used = 0;
+        }
+        if (bytes > blockBytes) {
+          yield text ? Buffer.from(`${line}\n`) : Buffer.concat([line, NEWLINE]);
+          continue;
+        }
       }
-      if (bytes > blockBytes) {
-        yield Buffer.from(`${line}\n`);
-        continue;
+      if (text) used += block.write(line, used, 'utf8');
+      else {
+        block.set(line, used);
+        used += line.length;
       }
+      block[used++] = 0x0a;
     }
-    used += block.write(line, used, 'utf8');
-    block[used++] = 0x0a;
   }
   if (used > 0) yield block.subarray(0, used);
 }
+
+const NEWLINE = Buffer.from('\n');

@@ -11,9 +11,10 @@
  *
  * Each collection goes to db/<collection>.jsonl, one canonical Extended JSON v2 document per line
  * in _id order, and its indexes to db/<collection>.indexes.json. Documents are read with BSON
- * values unpromoted, so a Double stays a Double and an Int32 an Int32 through the round trip. The
- * lines are encoded into blocks of 256 KiB, and the cursor is read only as the archive takes the
- * blocks (the next batch is fetched while one is encoded), so memory stays flat. Restore drops each
+ * values unpromoted, so a Double stays a Double and an Int32 an Int32 through the round trip. Each
+ * line is encoded from the document's BSON bytes (ejson.ts, byte for byte the bson library's text),
+ * into blocks of 256 KiB, and the cursor is read only as the archive takes the blocks (the next
+ * batch is fetched while one is encoded), so memory stays flat. Restore drops each
  * collection, inserts its documents in ordered batches and recreates its indexes.
  */
 import { Readable } from 'node:stream';
@@ -64,6 +65,7 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
   async dump(ctx, options, sink) {
     const { BSON, version } = await import('mongodb').then(async (m) => ({ BSON: m.BSON, version: await driverVersion() }));
     const { EJSON } = BSON;
+    const encoder = new (await import('./ejson.js')).EjsonEncoder(BSON.Decimal128);
     const database = databaseOf(options);
     const units: Unit[] = [];
     await withMongo(options.uri, async (client) => {
@@ -73,15 +75,16 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         const collection = db.collection(name);
         let count = 0;
-        // Raw documents, decoded here: decoded by the driver, far more of each batch outlives V8's
-        // young generation (on the benchmark's 200,000 documents, four times the bytes promoted to
-        // the old generation), which then grows with garbage between full collections.
+        // Raw documents, encoded from their bytes (ejson.ts) a batch at a time: the driver would
+        // decode every one, and a promise per document would cost more than encoding it.
         const cursor = collection.find({}, { sort: { _id: 1 }, batchSize: BATCH, raw: true });
         async function* lines() {
-          for await (const raw of prefetched(cursor)) {
-            count++;
-            // With `raw`, the cursor yields each document's bytes (its types do not say so).
-            yield EJSON.stringify(BSON.deserialize(raw as unknown as Uint8Array, DECODE), { relaxed: false });
+          for await (const batch of batches(cursor)) {
+            count += batch.length;
+            yield (function* () {
+              // With `raw`, the cursor hands on each document's bytes (its types do not say so).
+              for (const raw of batch as unknown as Uint8Array[]) yield encoder.encode(raw) ?? EJSON.stringify(BSON.deserialize(raw, DECODE), { relaxed: false });
+            })();
           }
         }
         await sink.add(entryName(name, '.jsonl'), Readable.from(lineBlocks(lines()), { objectMode: false }), { compressed: false });
@@ -143,11 +146,11 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
 };
 
 /**
- * A cursor's documents, one batch at a time, with the next batch already asked for while this one
- * is processed: the server's work and the round trip overlap ours. At most two batches are held.
- * The cursor is closed when the iteration ends, however it ends.
+ * A cursor's batches, with the next batch already asked for while this one is processed: the
+ * server's work and the round trip overlap ours. At most two batches are held. The cursor is closed
+ * when the iteration ends, however it ends.
  */
-async function* prefetched<T>(cursor: FindCursor<T>): AsyncGenerator<T> {
+async function* batches<T>(cursor: FindCursor<T>): AsyncGenerator<T[]> {
   let more: Promise<boolean> | undefined;
   try {
     more = cursor.hasNext();
@@ -155,7 +158,7 @@ async function* prefetched<T>(cursor: FindCursor<T>): AsyncGenerator<T> {
       const batch = cursor.readBufferedDocuments();
       more = cursor.hasNext();
       more.catch(() => undefined); // it may fail while this batch is consumed: awaited, and thrown, below
-      yield* batch;
+      yield batch;
     }
   } finally {
     await more?.catch(() => undefined);

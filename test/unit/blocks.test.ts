@@ -78,8 +78,9 @@ describe('BlockBatcher', () => {
 });
 
 describe('lineBlocks', () => {
-  async function* from(lines: string[]): AsyncGenerator<string> {
-    yield* lines;
+  /** The lines in groups of one, two and three, as a cursor hands on batches. */
+  async function* from(lines: (string | Uint8Array)[]): AsyncGenerator<(string | Uint8Array)[]> {
+    for (let i = 0, n = 1; i < lines.length; i += n, n = (n % 3) + 1) yield lines.slice(i, i + n);
   }
 
   const lines = ['{"a":1}', 'é'.repeat(9), '😀 x', '', 'plain ascii line', '\u{10FFFF}€', 'z'.repeat(30), 'end'];
@@ -103,12 +104,30 @@ describe('lineBlocks', () => {
     expect(Buffer.concat(blocks).toString('utf8')).toBe(`${many.join('\n')}\n`);
   });
 
+  it('copies a line given as bytes before the next is asked for, so the producer may reuse its buffer', async () => {
+    const texts = ['{"a":1}', 'é😀', '', 'y'.repeat(50), 'tail'];
+    const scratch = Buffer.alloc(64);
+    async function* reused(): AsyncGenerator<Iterable<string | Uint8Array>> {
+      yield (function* () {
+        for (const text of texts) {
+          scratch.fill(0x21);
+          const n = scratch.write(text);
+          yield scratch.subarray(0, n);
+        }
+      })();
+      yield ['text after bytes'];
+    }
+    const blocks: Buffer[] = [];
+    for await (const block of lineBlocks(reused(), 16)) blocks.push(block);
+    expect(Buffer.concat(blocks).toString('utf8')).toBe(`${[...texts, 'text after bytes'].join('\n')}\n`);
+  });
+
   it('yields nothing for no lines, and passes on an error of its source', async () => {
     const none: Buffer[] = [];
     for await (const block of lineBlocks(from([]))) none.push(block);
     expect(none).toEqual([]);
-    async function* failing(): AsyncGenerator<string> {
-      yield 'one';
+    async function* failing(): AsyncGenerator<string[]> {
+      yield ['one'];
       throw new Error('cursor failed');
     }
     await expect(collect(Readable.from(lineBlocks(failing())))).rejects.toThrow('cursor failed');
