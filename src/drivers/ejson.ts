@@ -13,8 +13,9 @@
  * library's text would depend on more than the bytes, the encoder does not guess: `encode` returns
  * undefined and the caller asks the library. That is the case for
  * - a key that starts with `$` (the library turns `{$ref, $id}` into a DBRef) or with a digit (a
- *   JavaScript object lists integer-like keys first), the key `__proto__`, and a key that is not
- *   valid UTF-8 (the library decodes it with U+FFFD);
+ *   JavaScript object lists integer-like keys first), the keys `__proto__` and `_bsontype` (which
+ *   the library refuses to write), and a key that is not valid UTF-8 (the library decodes it with
+ *   U+FFFD);
  * - a string value that is not valid UTF-8: the library refuses it, and so the export fails as it
  *   always did;
  * - regular expressions (the library sorts their flags), the deprecated types (undefined,
@@ -33,7 +34,8 @@ const START_BYTES = 64 * 1024;
 /** A buffer grown for one very large document is let go after it. */
 const KEEP_BYTES = 1 << 20;
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
-const PROTO = Buffer.from('__proto__', 'latin1');
+/** Keys the library treats specially when it decodes or writes a document. */
+const SPECIAL_KEYS = [Buffer.from('__proto__', 'latin1'), Buffer.from('_bsontype', 'latin1')];
 /** JSON's short escapes; other control characters are written \u00XX, as JSON.stringify does. */
 const SHORT: Record<number, number> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72, 0x22: 0x22, 0x5c: 0x5c };
 /** Extra bytes a byte takes in a JSON string: 1 for a short escape, 5 for \u00XX, else 0. */
@@ -100,7 +102,7 @@ export class EjsonEncoder {
   private key(start: number, end: number): void {
     const c = this.src[start]!;
     if (c === 0x24 || (c >= 0x30 && c <= 0x39)) throw UNSUPPORTED;
-    if (end - start === PROTO.length && this.src.compare(PROTO, 0, PROTO.length, start, end) === 0) throw UNSUPPORTED;
+    if (c === 0x5f) for (const key of SPECIAL_KEYS) if (this.src.compare(key, 0, key.length, start, end) === 0) throw UNSUPPORTED;
     this.quoted(start, end);
   }
 

@@ -151,6 +151,12 @@ describe('EjsonEncoder', () => {
     key[6] = 0xc0;
     expect(encoder.encode(key)).toBeUndefined();
 
+    // A _bsontype field cannot be serialized by the library; it refuses to write one too.
+    const bsontype = Buffer.from(BSON.serialize({ _id: 1, sub: { xbsontype: 'ObjectId' } }));
+    bsontype[bsontype.indexOf('xbsontype')] = 0x5f;
+    expect(encoder.encode(bsontype)).toBeUndefined();
+    expect(() => library(bsontype)).toThrow();
+
     const good = Buffer.from(BSON.serialize({ a: 'text', b: new Int32(1) }));
     const short = Buffer.from(good);
     short.writeInt32LE(100, 7); // the string's length runs past the document
