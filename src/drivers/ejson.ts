@@ -113,9 +113,7 @@ export class EjsonEncoder {
     switch (type) {
       case 0x01: {
         const v = src.readDoubleLE(i);
-        this.ascii('{"$numberDouble":"');
-        this.ascii(Object.is(v, -0) ? '-0.0' : Number.isInteger(v) ? v.toFixed(1) : String(v));
-        this.ascii('"}');
+        this.typed('{"$numberDouble":"', Object.is(v, -0) ? '-0.0' : Number.isInteger(v) ? v.toFixed(1) : String(v));
         next = i + 8;
         break;
       }
@@ -162,9 +160,7 @@ export class EjsonEncoder {
         // The library makes a Date of it, which holds at most 8.64e15 ms either side of 1970.
         const ms = src.readInt32LE(i + 4) * 4294967296 + src.readUInt32LE(i);
         if (Math.abs(ms) > 8.64e15) throw UNSUPPORTED;
-        this.ascii('{"$date":{"$numberLong":"');
-        this.ascii(String(ms));
-        this.ascii('"}}');
+        this.typed('{"$date":{"$numberLong":"', String(ms), '"}}');
         next = i + 8;
         break;
       }
@@ -173,9 +169,7 @@ export class EjsonEncoder {
         next = i;
         break;
       case 0x10:
-        this.ascii('{"$numberInt":"');
-        this.ascii(String(src.readInt32LE(i)));
-        this.ascii('"}');
+        this.typed('{"$numberInt":"', String(src.readInt32LE(i)));
         next = i + 4;
         break;
       case 0x11:
@@ -186,18 +180,14 @@ export class EjsonEncoder {
         const high = src.readInt32LE(i + 4);
         // Exact as a double while |high| < 2^21; BigInt beyond.
         const text = high >= -0x200000 && high < 0x200000 ? String(high * 4294967296 + src.readUInt32LE(i)) : src.readBigInt64LE(i).toString();
-        this.ascii('{"$numberLong":"');
-        this.ascii(text);
-        this.ascii('"}');
+        this.typed('{"$numberLong":"', text);
         next = i + 8;
         break;
       }
       case 0x13:
         next = i + 16;
         if (next > limit) throw UNSUPPORTED;
-        this.ascii('{"$numberDecimal":"');
-        this.ascii(this.decimal(i) ?? new this.Decimal128(src.subarray(i, next)).toString());
-        this.ascii('"}');
+        this.typed('{"$numberDecimal":"', this.decimal(i) ?? new this.Decimal128(src.subarray(i, next)).toString());
         break;
       case 0xff:
         this.ascii('{"$minKey":1}');
@@ -276,6 +266,13 @@ export class EjsonEncoder {
     }
     out[at++] = 0x22;
     this.at = at;
+  }
+
+  /** A value in its type's wrapper: `open` ends with the opening quote of `text`. */
+  private typed(open: string, text: string, close = '"}'): void {
+    this.ascii(open);
+    this.ascii(text);
+    this.ascii(close);
   }
 
   private hex(byte: number): void {
