@@ -40,6 +40,12 @@ export async function resolveRef(deps: AppDeps, ref: string, target: string | un
         hint: `Give the archive by path to inspect it: ${deps.storage.archivePath(ref)}`,
       });
     }
+    if (deps.config.targets.has(ref)) {
+      // A target's name where a backup id belongs: `verify app` for `verify --target app`, say.
+      throw new UsageError(`no backup ${ref} in ${deps.storage.root}: ${ref} is a target, not a backup id`, {
+        hint: `See its backups with: backupkit list ${ref}. Its newest is "latest" (backupkit restore ${ref} latest); verify checks them all with --target ${ref}.`,
+      });
+    }
     throw new UsageError(`no backup ${ref} in ${deps.storage.root}`, { hint: 'See the ids with: backupkit list' });
   }
   return { file: deps.storage.archivePath(ref), sidecar, byPath: false };

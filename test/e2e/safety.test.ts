@@ -133,6 +133,19 @@ describe('archive integrity', () => {
     expect(verify.json().results[0].ok).toBe(false);
   });
 
+  it('says so when a target name is given where a backup id belongs', async () => {
+    const { cli } = setup();
+    const id = (await cli('--json', 'backup', 'app', '--only', 'db')).json().backups[0].id;
+    const verify = await cli('--json', 'verify', 'app');
+    expect(verify.code).toBe(3); // as for any ref verify cannot find
+    expect(verify.json().results[0].error).toMatch(/app is a target, not a backup id/);
+    const text = await cli('inspect', 'app');
+    expect(text.code).toBe(2);
+    expect(text.stderr).toMatch(/backupkit list app/);
+    const byTarget = await cli('--json', 'verify', '--target', 'app');
+    expect(byTarget.json().results.map((r: { id: string; ok: boolean }) => [r.id, r.ok])).toEqual([[id, true]]);
+  });
+
   for (const [what, name, data, symlink] of [
     ['a ".." path', 'files/0/../../escaped.txt', 'owned', false],
     ['a symlink pointing outside', 'files/0/evil-link', '../../../etc', true],
