@@ -15,7 +15,8 @@
  * line is encoded from the document's BSON bytes (ejson.ts, byte for byte the bson library's text),
  * into blocks of 256 KiB, and the cursor is read only as the archive takes the blocks (the next
  * batch is fetched while one is encoded), so memory stays flat. Restore drops each
- * collection, inserts its documents in ordered batches and recreates its indexes.
+ * collection, inserts its documents in ordered batches (the next decoded while one is inserted)
+ * and recreates its indexes.
  */
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -113,21 +114,34 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
         await db.createCollection(name);
         let batch: Document[] = [];
         let line = 0;
-        const input = createInterface({ input: await archive.open(entryName(name, '.jsonl')), crlfDelay: Infinity });
-        for await (const text of input) {
-          line++;
-          if (!text) continue;
-          try {
-            batch.push(BSON.EJSON.parse(text, { relaxed: false }) as Document);
-          } catch (error) {
-            throw new VerificationError(`${entryName(name, '.jsonl')} line ${line}: not Extended JSON`, { cause: error });
+        // One insert in flight while the next batch is decoded, so the server's work overlaps ours;
+        // a batch is sent only once the one before it is in, so the documents keep their order.
+        let inFlight: Promise<unknown> | undefined;
+        const insert = async (documents: Document[]) => {
+          await inFlight;
+          inFlight = collection.insertMany(documents, { ordered: true });
+          inFlight.catch(() => undefined); // awaited by the next insert, or below
+        };
+        try {
+          const input = createInterface({ input: await archive.open(entryName(name, '.jsonl')), crlfDelay: Infinity });
+          for await (const text of input) {
+            line++;
+            if (!text) continue;
+            try {
+              batch.push(BSON.EJSON.parse(text, { relaxed: false }) as Document);
+            } catch (error) {
+              throw new VerificationError(`${entryName(name, '.jsonl')} line ${line}: not Extended JSON`, { cause: error });
+            }
+            if (batch.length >= BATCH) {
+              await insert(batch);
+              batch = [];
+            }
           }
-          if (batch.length >= BATCH) {
-            await collection.insertMany(batch, { ordered: true });
-            batch = [];
-          }
+          if (batch.length > 0) await insert(batch);
+          await inFlight;
+        } finally {
+          await inFlight?.catch(() => undefined);
         }
-        if (batch.length > 0) await collection.insertMany(batch, { ordered: true });
         const indexes = await readIndexes(archive, name, BSON.EJSON);
         const specs = indexes.filter((index) => index.name !== '_id_');
         if (specs.length > 0) {

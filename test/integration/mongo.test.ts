@@ -114,6 +114,27 @@ describe.each(DRIVERS)('%s driver', (driver) => {
 });
 
 describe('mongodump driver and earlier archives', () => {
+  it('mongo-json restore inserts in order and stops at the first failed batch, sending none after it', async () => {
+    const { dir, database, cli } = await setup('mongo-json');
+    const id = (await cli('--json', 'backup', 'shop')).json().backups[0].id;
+    const store = path.join(dir, 'store');
+    const lines = execFileSync('unzip', ['-p', path.join(store, `${id}.zip`), 'db/items.jsonl'], { maxBuffer: 1 << 28 }).toString('utf8').split('\n');
+    // A copy of the first document in the third batch of 1,000: the documents before it go in,
+    // it fails on its _id, and the batches after it must never be sent.
+    lines.splice(2600, 0, lines[0]!);
+    const tampered = path.join(dir, 'items.jsonl');
+    writeFileSync(tampered, lines.join('\n'));
+    replaceEntry(path.join(store, `${id}.zip`), path.join(store, `${id}.json`), 'db/items.jsonl', tampered, 'deflated');
+
+    const restore = await cli('restore', 'shop', id, '--yes', '--no-snapshot', '--only', 'items');
+    expect(restore.code).toBe(1);
+    expect(restore.stderr).toMatch(/duplicate key/);
+    await withClient(async (client) => {
+      const docs = await client.db(database).collection('items').find({}, { projection: { sku: 1 } }).sort({ _id: 1 }).toArray();
+      expect(docs.map((d) => d.sku)).toEqual(lines.slice(0, 2600).map((line) => (JSON.parse(line) as { sku: string }).sku));
+    });
+  });
+
   it('restores an archive whose entry is the plain mongodump archive, deflated in the zip (as made before)', async () => {
     const { dir, database, cli } = await setup('mongodump');
     const before = await mongoFingerprint(database);
