@@ -15,8 +15,10 @@
  * the dump's own snapshot. The dump names no database in its statements (no --databases), so it
  * restores into any database, which is how --into works. Restore feeds the entry to `mariadb` (or
  * `mysql`), filtered to the tables' sections for --only. The password reaches the tools only in a
- * 0600 option file given as their first argument (--defaults-extra-file), removed afterwards.
+ * 0600 option file given as their first argument, removed afterwards; it is then the only option
+ * file they read, with the system-wide ones included, so that a password in ~/.my.cnf cannot win.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -87,20 +89,30 @@ function databaseOf(options: MysqlDumpOptions): string {
 }
 
 /**
- * The option file the tools read first: a [client] section with the password. Values are
- * double-quoted with the escapes the option-file reader undoes (\\ \" \' \n \r \t \b), so that no
- * character (`#`, quotes, spaces at either end) changes its meaning.
+ * The option file: a [client] section with the password. Values are double-quoted with the escapes
+ * the option-file reader undoes (\\ \" \' \n \r \t \b), so that no character (`#`, quotes, spaces at
+ * either end) changes its meaning. `includes` come first (see `connectionArgs`).
  */
-export function defaultsFileText(password: string | undefined): string {
+export function defaultsFileText(password: string | undefined, includes: string[] = []): string {
   const escapes: Record<string, string> = { '\\': '\\\\', '"': '\\"', "'": "\\'", '\n': '\\n', '\r': '\\r', '\t': '\\t', '\b': '\\b' };
   const line = password === undefined ? '' : `password="${password.replace(/[\\"'\n\r\t\b]/g, (c) => escapes[c]!)}"\n`;
-  return `[client]\n${line}`;
+  return `${includes.map((file) => `!include ${file}\n`).join('')}[client]\n${line}`;
+}
+
+/**
+ * The system-wide option files the client reads on its own (MariaDB's and MySQL's Linux
+ * locations), for an option file that is to be the only one read.
+ */
+export function globalOptionFiles(env: NodeJS.ProcessEnv, exists: (file: string) => boolean = existsSync): string[] {
+  const home = env.MARIADB_HOME ?? env.MYSQL_HOME;
+  return ['/etc/my.cnf', '/etc/mysql/my.cnf', ...(home ? [path.join(home, 'my.cnf')] : [])].filter((file) => exists(file));
 }
 
 /** Write the option file (mode 0600), run `fn` with its path, remove it whatever happens. */
-export async function withDefaultsFile<T>(file: string, password: string | undefined, fn: (file: string) => Promise<T>): Promise<T> {
+export async function withDefaultsFile<T>(file: string, password: string | undefined, env: NodeJS.ProcessEnv, fn: (file: string) => Promise<T>): Promise<T> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  await writeFile(file, defaultsFileText(password), { mode: 0o600, flag: 'wx' });
+  const includes = password === undefined ? [] : globalOptionFiles(env);
+  await writeFile(file, defaultsFileText(password, includes), { mode: 0o600, flag: 'wx' });
   try {
     return await fn(file);
   } finally {
@@ -108,9 +120,15 @@ export async function withDefaultsFile<T>(file: string, password: string | undef
   }
 }
 
-/** The option file first (the tools only honour it there), then where and as whom to connect. */
+/**
+ * The option file first (the tools only honour it there), then where and as whom to connect. With
+ * a password, the file is the only one the tools read (--defaults-file), the system-wide files
+ * included in it before the password: given as an extra file, it would be read before the user's
+ * own ~/.my.cnf, whose password would win. Without one, it is an extra file, so that a password in
+ * ~/.my.cnf is used.
+ */
 function connectionArgs(defaultsFile: string, conn: MysqlConnection): string[] {
-  const args = [`--defaults-extra-file=${defaultsFile}`];
+  const args = [conn.password === undefined ? `--defaults-extra-file=${defaultsFile}` : `--defaults-file=${defaultsFile}`];
   if (conn.socket) args.push('--protocol=SOCKET', `--socket=${conn.socket}`);
   else {
     if (conn.host) args.push(`--host=${conn.host}`);
@@ -225,7 +243,7 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
     const version = await toolVersion(ctx, tool);
     const password = mysqlConnection(options).password;
     const counter = new MysqlDumpCounter();
-    await withDefaultsFile(ctx.tempPath('my.cnf'), password, (file) =>
+    await withDefaultsFile(ctx.tempPath('my.cnf'), password, ctx.env, (file) =>
       dumpCommand(ctx, { command: tool, args: mysqldumpArgs(file, options, /mariadb/i.test(version) ? 'mariadb' : 'mysql') }, sink, ENTRY, {
         compressed: false,
         tap: countingTap(counter),
@@ -239,7 +257,7 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
   async restore(ctx, options, archive, plan) {
     const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
     const password = mysqlConnection(options).password;
-    await withDefaultsFile(ctx.tempPath('my.cnf'), password, async (file) => {
+    await withDefaultsFile(ctx.tempPath('my.cnf'), password, ctx.env, async (file) => {
       // A restore recreates a database that is gone (--into, or a wiped server found by auto).
       const create = `CREATE DATABASE IF NOT EXISTS ${quoteIdent(databaseOf(options))}`;
       await ctx.runner.run({ command: client, args: mysqlQueryArgs(file, options, create) }, { signal: ctx.signal }).catch((error: unknown) => {
@@ -256,7 +274,7 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
     const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
     const database = databaseOf(options);
     const password = mysqlConnection(options).password;
-    return withDefaultsFile(ctx.tempPath('my.cnf'), password, async (file) => {
+    return withDefaultsFile(ctx.tempPath('my.cnf'), password, ctx.env, async (file) => {
       const query = async (sql: string) => {
         const { stdout } = await ctx.runner.run({ command: client, args: mysqlQueryArgs(file, options, sql) }, { signal: ctx.signal });
         return stdout.trim();

@@ -133,7 +133,7 @@ describe('mysqldump driver', () => {
     for (const tool of ['mariadb-dump', 'mariadb']) {
       writeFileSync(
         path.join(bin, tool),
-        `#!/bin/sh\nprintf '%s\\n' "$0 $*" >> '${argvLog}'\ncase "$1" in --defaults-extra-file=*) stat -c '%a' "\${1#*=}" >> '${modeLog}';; esac\nexec '/usr/bin/${tool}' "$@"\n`,
+        `#!/bin/sh\nprintf '%s\\n' "$0 $*" >> '${argvLog}'\ncase "$1" in --defaults-file=*|--defaults-extra-file=*) stat -c '%a' "\${1#*=}" >> '${modeLog}';; esac\nexec '/usr/bin/${tool}' "$@"\n`,
         { mode: 0o755 },
       );
     }
@@ -153,13 +153,14 @@ describe('mysqldump driver', () => {
       outputs.push(result.stdout, result.stderr);
     }
     const argv = readFileSync(argvLog, 'utf8');
-    expect(argv).toContain('mariadb-dump --defaults-extra-file=');
-    expect(argv).toContain('mariadb --defaults-extra-file=');
+    // The target has a password: the option file holding it is the only one the tools read.
+    expect(argv).toContain('mariadb-dump --defaults-file=');
+    expect(argv).toContain('mariadb --defaults-file=');
     expect(argv).toContain('CREATE DATABASE IF NOT EXISTS');
     expect(new Set(readFileSync(modeLog, 'utf8').trim().split('\n'))).toEqual(new Set(['600']));
     const files = readdirSync(path.join(dir, 'backups'));
     expect(files.filter((f) => f.endsWith('.partial'))).toEqual([]);
-    const optionFiles = [...argv.matchAll(/--defaults-extra-file=(\S+)/g)].map((m) => m[1]!);
+    const optionFiles = [...argv.matchAll(/--defaults-(?:extra-)?file=(\S+)/g)].map((m) => m[1]!);
     expect(optionFiles.length).toBeGreaterThan(5);
     for (const file of optionFiles) expect(existsSync(file), file).toBe(false);
     const stored = files
@@ -172,7 +173,7 @@ describe('mysqldump driver', () => {
     }
   });
 
-  it('works with host/port/user/password/database keys, and with a socket', async () => {
+  it('works with host/port/user/password/database keys, and with a socket, whatever password ~/.my.cnf holds', async () => {
     const info = mysqlInfo();
     const dir = tempDir();
     const database = await createDatabase('keys');
@@ -182,7 +183,9 @@ describe('mysqldump driver', () => {
     const config = writeConfig(dir, {
       targets: { keys: { ...common, host: info.host, port: info.port }, sock: { ...common, socket: info.socket } },
     });
-    const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir });
+    // The user's own option file is read after any extra one: the target's password must still win.
+    writeFileSync(path.join(dir, '.my.cnf'), '[client]\npassword=not-the-password\n');
+    const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir, env: { HOME: dir } });
     const backup = await cli('--json', 'backup');
     expect(backup.code, backup.stderr).toBe(0);
     const [keys, sock] = backup.json().backups;

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   defaultsFileText,
+  globalOptionFiles,
   mysqlConnection,
   mysqlDumpDriver,
   mysqldumpArgs,
@@ -65,14 +66,14 @@ describe('mysql argv builders', () => {
     ['restore', mysqlRestoreArgs(file, options)],
     ['query', mysqlQueryArgs(file, options, 'SELECT 1')],
     ['socket', mysqldumpArgs(file, { ...options, socket: '/run/s' })],
-  ])('%s: the option file first, never the password', (_name, args) => {
-    expect(args[0]).toBe(`--defaults-extra-file=${file}`);
+  ])('%s: the option file first (the only one read, as the url has a password), never the password', (_name, args) => {
+    expect(args[0]).toBe(`--defaults-file=${file}`);
     expect(args.join(' ')).not.toMatch(/p@ss|p%40ss|password/);
   });
 
   it('dumps in one transaction with routines, triggers, events, blobs as hex, and no --databases', () => {
     expect(mysqldumpArgs(file, options)).toEqual([
-      `--defaults-extra-file=${file}`,
+      `--defaults-file=${file}`,
       '--host=db.example',
       '--port=3307',
       '--protocol=TCP',
@@ -94,7 +95,7 @@ describe('mysql argv builders', () => {
     expect(mysqldumpArgs(file, options, 'mysql')).toContain('--set-gtid-purged=OFF');
   });
 
-  it('connects through the socket when one is set, and leaves defaults to the tool otherwise', () => {
+  it('connects through the socket when one is set, and leaves defaults to the tool otherwise; an option file without a password is an extra one', () => {
     expect(mysqldumpArgs(file, { ...options, socket: '/run/s' }).slice(1, 4)).toEqual(['--protocol=SOCKET', '--socket=/run/s', '--user=app']);
     expect(mysqlRestoreArgs(file, { database: 'shop' })).toEqual([
       `--defaults-extra-file=${file}`,
@@ -134,6 +135,14 @@ describe('the option file', () => {
     expect(defaultsFileText(password)).toBe(text);
   });
 
+  it('includes the system-wide option files that exist, first', () => {
+    expect(defaultsFileText('pw', ['/etc/my.cnf', '/opt/my sql/my.cnf'])).toBe('!include /etc/my.cnf\n!include /opt/my sql/my.cnf\n[client]\npassword="pw"\n');
+    const present = new Set(['/etc/mysql/my.cnf', '/srv/maria/my.cnf']);
+    expect(globalOptionFiles({}, (f) => present.has(f))).toEqual(['/etc/mysql/my.cnf']);
+    expect(globalOptionFiles({ MARIADB_HOME: '/srv/maria' }, (f) => present.has(f))).toEqual(['/etc/mysql/my.cnf', '/srv/maria/my.cnf']);
+    expect(globalOptionFiles({ MYSQL_HOME: '/srv/maria' }, () => true)).toEqual(['/etc/my.cnf', '/etc/mysql/my.cnf', '/srv/maria/my.cnf']);
+  });
+
   const client = findTool('mariadb', undefined, process.env) ?? findTool('mysql', undefined, process.env);
   it.runIf(client)('reads back exactly as written, by the real option-file parser', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'backupkit-mycnf-'));
@@ -144,6 +153,31 @@ describe('the option file', () => {
         const { stdout } = await run(client!, [`--defaults-file=${file}`, '--print-defaults']);
         expect(stdout.split('\n')[1]).toBe(`--password=${password} `);
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.runIf(client)("is the only file read when the target has a password: ~/.my.cnf's cannot win, the included files are read", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'backupkit-mycnf-'));
+    try {
+      writeFileSync(path.join(dir, '.my.cnf'), '[client]\npassword=from-home\nconnect-timeout=7\n');
+      const global = path.join(dir, 'global.cnf');
+      writeFileSync(global, '[client]\npassword=from-global\nport=3999\n');
+      const file = path.join(dir, 'backupkit.cnf');
+      const env = { ...process.env, HOME: dir };
+      const printed = async (args: string[]) => (await run(client!, [args[0]!, '--print-defaults'], { env })).stdout;
+
+      writeFileSync(file, defaultsFileText('from-target', [global]), { mode: 0o600 });
+      const only = await printed(mysqlQueryArgs(file, { url: 'mysql://u:from-target@h/db' }, 'SELECT 1'));
+      expect(only).toContain('--port=3999');
+      expect(only).not.toContain('from-home');
+      expect(only.trim().split(/\s+/).filter((a) => a.startsWith('--password=')).at(-1)).toBe('--password=from-target');
+
+      // No password in the config: the user's own file supplies it, as the client would on its own.
+      writeFileSync(file, defaultsFileText(undefined), { mode: 0o600 });
+      const extra = await printed(mysqlQueryArgs(file, { url: 'mysql://u@h/db' }, 'SELECT 1'));
+      expect(extra).toContain('--password=from-home');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
