@@ -79,13 +79,15 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
         // Raw documents, encoded from their bytes (ejson.ts) a batch at a time: the driver would
         // decode every one, and a promise per document would cost more than encoding it.
         const cursor = collection.find({}, { sort: { _id: 1 }, batchSize: BATCH, raw: true });
+        // One line at a time, as lineBlocks takes them: the encoder's buffer holds a single line.
+        function* encoded(batch: Uint8Array[]) {
+          for (const raw of batch) yield encoder.encode(raw) ?? EJSON.stringify(BSON.deserialize(raw, DECODE), { relaxed: false });
+        }
         async function* lines() {
           for await (const batch of batches(cursor)) {
             count += batch.length;
-            yield (function* () {
-              // With `raw`, the cursor hands on each document's bytes (its types do not say so).
-              for (const raw of batch as unknown as Uint8Array[]) yield encoder.encode(raw) ?? EJSON.stringify(BSON.deserialize(raw, DECODE), { relaxed: false });
-            })();
+            // With `raw`, the cursor hands on each document's bytes (its types do not say so).
+            yield encoded(batch as unknown as Uint8Array[]);
           }
         }
         await sink.add(entryName(name, '.jsonl'), Readable.from(lineBlocks(lines()), { objectMode: false }), { compressed: false });
