@@ -78,11 +78,11 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
       dumpCommand(ctx, { command: mongodump, args: mongodumpArgs(configFile, database, collections) }, sink, ENTRY, { compressed: false, encode: (level) => new GzipStream(level), tap: countingTap(counter) }),
     );
     if (!counter.complete) ctx.log.warn(`could not count documents in the archive: ${counter.error?.message ?? 'it ended early'}`);
-    const units: Unit[] = counter.counts().map((ns) => ({
-      name: database ? ns.collection : `${ns.db}.${ns.collection}`,
-      kind: 'collection',
-      count: counter.error ? null : ns.count,
-    }));
+    // By name: mongodump dumps collections side by side, so their order in the archive varies.
+    const units: Unit[] = counter
+      .counts()
+      .map((ns): Unit => ({ name: database ? ns.collection : `${ns.db}.${ns.collection}`, kind: 'collection', count: counter.error ? null : ns.count }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { units, tool: { name: 'mongodump', version } };
   },
 
