@@ -92,8 +92,12 @@ async function writeArchive(
 ): Promise<Sidecar> {
   const driverOptions = options.driverOptions ?? target.options;
   const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `backup of ${target.name}`);
-  const { tempPath, stream } = deps.storage.createArchive(id);
-  const writer = new ZipWriter(stream, target.compressionLevel, (n) => deps.progress.bytes(n));
+  // Stored (level 0), an archive costs little more than its SHA-256 hashes: the archive's is taken by
+  // a worker, on the second core. Deflating, both cores are busy already, and the worker's 10 MB
+  // would buy nothing.
+  const hashInWorker = target.compressionLevel === 0;
+  const { tempPath, stream } = deps.storage.createArchive(id, { hashInWorker });
+  const writer = new ZipWriter(stream, target.compressionLevel, (n) => deps.progress.bytes(n), hashInWorker ? { archiveHash: () => stream.sha256() } : {});
   const onAbort = () => writer.abort(signal.reason as Error);
   signal.addEventListener('abort', onAbort, { once: true });
   try {

@@ -1,51 +1,118 @@
 /**
- * SHA-256 of a whole file, in a worker thread: verify hashes the archive here while the main
- * thread checks its entries, so the two passes run side by side on two cores.
+ * SHA-256 of a file, in a worker thread, so the hashing runs on a second core:
+ *   - verify hashes the whole archive there while the main thread checks its entries;
+ *   - a stored (level 0) backup has its archive hashed there as it is written, the worker reading
+ *     back each range once the main thread reports it written (`advance`), so the recorded hash
+ *     is that of the file itself.
+ * The worker reads with positional reads into one reused buffer.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { hashStream } from './hash.js';
 
-interface Message {
+interface ToWorker {
+  /** The file holds at least this many bytes: hash up to here. */
+  available: number;
+  /** The file's final size: reply with the digest once it is hashed. */
+  end?: number;
+}
+
+interface FromWorker {
   bytes?: number;
   result?: { sha256: string; size: number };
   error?: string;
 }
 
 const PROGRESS_EVERY = 8 << 20;
+const READ_BYTES = 1 << 20;
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
+  const post = (message: FromWorker) => port.postMessage(message);
+  const file = (workerData as { file: string }).file;
   const hash = createHash('sha256');
-  let size = 0;
+  const buffer = Buffer.allocUnsafe(READ_BYTES);
+  let fd: number | undefined;
+  let hashed = 0;
   let unreported = 0;
-  createReadStream((workerData as { file: string }).file, { highWaterMark: 1 << 20 })
-    .on('data', (chunk) => {
-      const buffer = chunk as Buffer;
-      hash.update(buffer);
-      size += buffer.length;
-      unreported += buffer.length;
-      if (unreported >= PROGRESS_EVERY) {
-        port.postMessage({ bytes: unreported } satisfies Message);
-        unreported = 0;
+  const close = () => {
+    if (fd !== undefined) closeSync(fd);
+    fd = undefined;
+  };
+  port.on('message', ({ available, end }: ToWorker) => {
+    try {
+      fd ??= openSync(file, 'r');
+      while (hashed < available) {
+        const n = readSync(fd, buffer, 0, Math.min(READ_BYTES, available - hashed), hashed);
+        if (n === 0) throw new Error(`${file} ends after ${hashed} bytes, expected ${available}`);
+        hash.update(buffer.subarray(0, n));
+        hashed += n;
+        unreported += n;
+        if (unreported >= PROGRESS_EVERY) {
+          post({ bytes: unreported });
+          unreported = 0;
+        }
       }
-    })
-    .on('end', () => port.postMessage({ bytes: unreported, result: { sha256: hash.digest('hex'), size } } satisfies Message))
-    .on('error', (error) => port.postMessage({ error: error.message } satisfies Message));
+      if (end !== undefined) {
+        close();
+        post({ bytes: unreported, result: { sha256: hash.digest('hex'), size: hashed } });
+      }
+    } catch (error) {
+      close();
+      post({ error: (error as Error).message });
+    }
+  });
 }
 
-export function hashFileInWorker(file: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
-  // Run from TypeScript sources (tests), a worker cannot load this module: hash here instead.
-  if (import.meta.url.endsWith('.ts')) return hashStream(createReadStream(file, { highWaterMark: 1 << 20 }), onBytes);
-  return new Promise((resolve, reject) => {
+/** Hashes `file` in a worker, as far as the caller says it is written. */
+export class FileHasher {
+  private readonly worker: Worker | undefined;
+  private readonly result: Promise<{ sha256: string; size: number }>;
+
+  constructor(
+    private readonly file: string,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    // Run from TypeScript sources (tests), a worker cannot load this module: `finish` reads the file here instead.
+    if (import.meta.url.endsWith('.ts')) {
+      this.result = new Promise(() => undefined);
+      return;
+    }
     const worker = new Worker(new URL(import.meta.url), { workerData: { file } });
-    worker.on('message', (message: Message) => {
-      if (message.bytes) onBytes?.(message.bytes);
-      if (message.error) reject(new Error(message.error));
-      if (message.result) resolve(message.result);
-      if (message.error || message.result) void worker.terminate();
+    this.worker = worker;
+    this.result = new Promise((resolve, reject) => {
+      worker.on('message', (message: FromWorker) => {
+        if (message.bytes) this.onBytes?.(message.bytes);
+        if (message.error) reject(new Error(message.error));
+        if (message.result) resolve(message.result);
+        if (message.error || message.result) void worker.terminate();
+      });
+      worker.on('error', reject);
+      worker.on('exit', () => reject(new Error(`hashing ${file} stopped`)));
     });
-    worker.on('error', reject);
-  });
+    this.result.catch(() => undefined); // seen by whoever awaits `finish`
+  }
+
+  /** The first `bytes` of the file are written: hash them. */
+  advance(bytes: number): void {
+    this.worker?.postMessage({ available: bytes } satisfies ToWorker);
+  }
+
+  /** The file is `size` bytes long and complete: its SHA-256. */
+  finish(size: number): Promise<{ sha256: string; size: number }> {
+    if (!this.worker) return hashStream(createReadStream(this.file, { highWaterMark: READ_BYTES }), this.onBytes);
+    this.worker.postMessage({ available: size, end: size } satisfies ToWorker);
+    return this.result;
+  }
+
+  /** Stop hashing (the write failed); Node closes the file the worker had open as it exits. */
+  stop(): void {
+    void this.worker?.terminate();
+  }
+}
+
+/** SHA-256 of the first `size` bytes of `file` (all of it), hashed in a worker. */
+export function hashFileInWorker(file: string, size: number, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+  return new FileHasher(file, onBytes).finish(size);
 }

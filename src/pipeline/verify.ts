@@ -48,7 +48,7 @@ export async function checkArchive(file: string, sidecar: Sidecar | undefined, o
       if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
       checks.push('archive');
     } else {
-      archiveHash = hashFileInWorker(file, options.onBytes);
+      archiveHash = hashFileInWorker(file, size, options.onBytes);
     }
   }
   const entryChecks = await checkEntries(file, sidecar, options, checks);

@@ -6,12 +6,12 @@
  * The writer is ours rather than a zip library's because of where the time goes on a large
  * dump: the libraries compute CRC-32 in JavaScript (a quarter of the wall time of a stored 500 MB
  * backup) and deflate on a single core. Here CRC-32 is zlib's native one and deflate runs on every
- * core (deflate.ts). The two SHA-256 hashes stay on this thread: moving the archive's to a worker
- * saved 8% on a stored 500 MB dump but cost 20 MB of memory, which a backup of 2 GB cannot spare
- * under its 150 MB ceiling. The layout is in zipformat.ts; the archives are checked with yauzl,
- * Info-ZIP's unzip and Python's zipfile.
+ * core (deflate.ts). Each entry's SHA-256 is computed here; the archive's too, unless the output
+ * hashes what it writes itself (`archiveHash`: ArchiveFile's worker, for stored archives). The
+ * layout is in zipformat.ts; the archives are checked with yauzl, Info-ZIP's unzip and Python's
+ * zipfile.
  */
-import { createHash } from 'node:crypto';
+import { type Hash, createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { type Readable, type Writable, pipeline } from 'node:stream';
 import { finished } from 'node:stream/promises';
@@ -48,12 +48,14 @@ export interface EntryOptions {
 export interface ZipWriterOptions {
   /** Write the zip64 end records even when the archive does not need them (tests). */
   forceZip64?: boolean;
+  /** The archive's SHA-256, from an output that hashes what it writes, asked once it has finished. */
+  archiveHash?: () => string;
 }
 
 export class ZipWriter {
   private offset = 0;
   private readonly records: CentralRecord[] = [];
-  private readonly archiveHash = createHash('sha256');
+  private readonly archiveHash: Hash | undefined;
   private readonly stop = new AbortController();
   private failure: Error | undefined;
   private source: Readable | undefined;
@@ -65,6 +67,7 @@ export class ZipWriter {
     private readonly options: ZipWriterOptions = {},
   ) {
     out.on('error', (error) => this.fail(error));
+    this.archiveHash = options.archiveHash ? undefined : createHash('sha256');
   }
 
   /** Stream `source` into the entry `name`; resolves with its size and SHA-256 once written. */
@@ -102,7 +105,7 @@ export class ZipWriter {
     this.out.end();
     await finished(this.out);
     this.throwIfFailed();
-    return { size: this.offset, sha256: this.archiveHash.digest('hex') };
+    return { size: this.offset, sha256: this.archiveHash ? this.archiveHash.digest('hex') : this.options.archiveHash!() };
   }
 
   /** Stop writing; the caller removes the partial file. */
@@ -148,7 +151,7 @@ export class ZipWriter {
   private async emit(chunk: Buffer): Promise<void> {
     this.throwIfFailed();
     this.offset += chunk.length;
-    this.archiveHash.update(chunk);
+    this.archiveHash?.update(chunk);
     if (!this.out.write(chunk)) {
       try {
         await once(this.out, 'drain', { signal: this.stop.signal });

@@ -8,7 +8,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Writable } from 'node:stream';
 import { BACKUP_ID, archiveFileName, sidecarFileName } from '../core/ids.js';
 import { type Sidecar, isSidecar } from '../core/manifest.js';
 import { ArchiveFile } from './archivefile.js';
@@ -80,10 +79,13 @@ export class LocalStorage {
     return path.join(this.root, `.${id}.${name}.${process.pid}.partial`);
   }
 
-  /** A write stream for a new archive under its temporary name; it finishes once on disk. */
-  createArchive(id: string): { tempPath: string; stream: Writable } {
+  /**
+   * A write stream for a new archive under its temporary name; it finishes once on disk. With
+   * `hashInWorker`, the stream hashes the file as it is written (`stream.sha256()`, once finished).
+   */
+  createArchive(id: string, options: { hashInWorker?: boolean } = {}): { tempPath: string; stream: ArchiveFile } {
     const tempPath = this.tempPath(id, 'zip');
-    return { tempPath, stream: new ArchiveFile(tempPath) };
+    return { tempPath, stream: new ArchiveFile(tempPath, options) };
   }
 
   /** Give the finished (and flushed) archive its final name. */

@@ -118,6 +118,40 @@ describe('sqlite and files, through the CLI', () => {
     expect(readFileSync(path.join(dir, 'settings.ini'), 'utf8')).toBe('mode=broken\n');
   });
 
+  it('stored (level 0): the recorded hash is the file\'s, a flipped byte fails verify, and the database comes back byte for byte', async () => {
+    const dir = tempDir();
+    const db = path.join(dir, 'app.sqlite');
+    makeSqlite(db);
+    const writable = new Database(db);
+    writable.exec('CREATE TABLE blobs (b BLOB)');
+    const insert = writable.prepare('INSERT INTO blobs VALUES (?)');
+    for (let i = 0; i < 12; i++) insert.run(randomBytes(1 << 20)); // an archive of many 4 MiB writes
+    writable.close();
+    const original = readFileSync(db);
+    const config = writeConfig(dir, { storage: { path: './store' }, targets: { app: { driver: 'sqlite', path: './app.sqlite', compression: { level: 0 } } } });
+    const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir });
+
+    const backup = await cli('--json', 'backup');
+    expect(backup.code, backup.stderr).toBe(0);
+    const record = backup.json().backups[0];
+    const archive = path.join(dir, 'store', record.file);
+    const bytes = readFileSync(archive);
+    expect(bytes.length).toBeGreaterThan(original.length);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(record.sha256);
+    expect((await cli('--json', 'verify', record.id)).json().results[0]).toMatchObject({ ok: true, checks: ['archive', 'checksums', 'manifest'] });
+
+    writeFileSync(db, 'not a database any more');
+    const restore = await cli('restore', 'app', record.id, '--yes', '--no-snapshot');
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(readFileSync(db).equals(original)).toBe(true);
+
+    bytes[bytes.length >> 1]! ^= 0x01;
+    writeFileSync(archive, bytes);
+    const verify = await cli('--json', 'verify', record.id);
+    expect(verify.code).toBe(3);
+    expect(verify.json().results[0].error).toMatch(/checksum mismatch/);
+  });
+
   it('restores --only some tables, and --into another file', async () => {
     const { cli, dir, db } = setup();
     const rows = sqliteRows(db);

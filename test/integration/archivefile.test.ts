@@ -1,9 +1,9 @@
 /**
  * The archive's write side: everything written arrives in order and whole, across many
  * background flushes; an existing file is never overwritten; a destroyed stream leaves no open
- * file behind.
+ * file behind. Hashed in a worker, its SHA-256 is the file's, however the writes were cut.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,24 @@ import { describe, expect, it } from 'vitest';
 import { ArchiveFile } from '../../src/storage/archivefile.js';
 import { tempDir } from '../support/cli.js';
 
+// The worker runs only from the built files (a worker thread cannot load TypeScript): these tests
+// use dist/, which the test setup builds.
+const built = {
+  archiveFile: () => import(new URL('../../dist/storage/archivefile.js', import.meta.url).href) as Promise<typeof import('../../src/storage/archivefile.js')>,
+  hashWorker: () => import(new URL('../../dist/pipeline/hashworker.js', import.meta.url).href) as Promise<typeof import('../../src/pipeline/hashworker.js')>,
+};
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+function uneven(data: Buffer): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let at = 0, i = 0; at < data.length; i++) {
+    const n = [1, 7000, 1 << 20, 3 << 20, 333_333][i % 5]!;
+    chunks.push(data.subarray(at, at + n));
+    at += n;
+  }
+  return chunks;
+}
+
 const openFiles = () => readdirSync('/proc/self/fd').length;
 
 describe('ArchiveFile', () => {
@@ -20,14 +38,8 @@ describe('ArchiveFile', () => {
     const dir = tempDir();
     const file = path.join(dir, 'a.zip');
     const data = randomBytes(80 << 20);
-    const chunks: Buffer[] = [];
-    for (let at = 0, i = 0; at < data.length; i++) {
-      const n = [1, 7000, 1 << 20, 3 << 20, 333_333][i % 5]!;
-      chunks.push(data.subarray(at, at + n));
-      at += n;
-    }
     const before = openFiles();
-    await pipeline(Readable.from(chunks), new ArchiveFile(file));
+    await pipeline(Readable.from(uneven(data)), new ArchiveFile(file));
     expect(readFileSync(file).equals(data)).toBe(true);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(openFiles()).toBe(before);
@@ -53,5 +65,62 @@ describe('ArchiveFile', () => {
     await expect(closed).rejects.toThrow('stop');
     if (!out.closed) await once(out, 'close');
     expect(openFiles()).toBe(before);
+  });
+});
+
+describe('ArchiveFile, hashed in a worker', () => {
+  it('reports the SHA-256 of the file it wrote, read back as the writes land', async () => {
+    const { ArchiveFile: Built } = await built.archiveFile();
+    const file = path.join(tempDir(), 'a.zip');
+    const data = randomBytes(40 << 20);
+    const out = new Built(file, { hashInWorker: true });
+    expect(() => out.sha256()).toThrow('not finished');
+    await pipeline(Readable.from(uneven(data)), out);
+    expect(readFileSync(file).equals(data)).toBe(true);
+    expect(out.sha256()).toBe(sha256(data));
+  });
+
+  it('leaves no file open, whether it finishes or is destroyed mid-stream', async () => {
+    const { ArchiveFile: Built } = await built.archiveFile();
+    const dir = tempDir();
+    const before = openFiles();
+    const whole = new Built(path.join(dir, 'a.zip'), { hashInWorker: true });
+    await pipeline(Readable.from(uneven(randomBytes(10 << 20))), whole);
+    const broken = new Built(path.join(dir, 'b.zip'), { hashInWorker: true });
+    broken.write(randomBytes(6 << 20));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closed = finished(broken);
+    broken.destroy(new Error('stop'));
+    await expect(closed).rejects.toThrow('stop');
+    for (let i = 0; i < 50 && openFiles() !== before; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(openFiles()).toBe(before);
+  });
+
+  it('hashes an empty archive', async () => {
+    const { ArchiveFile: Built } = await built.archiveFile();
+    const out = new Built(path.join(tempDir(), 'a.zip'), { hashInWorker: true });
+    await pipeline(Readable.from([]), out);
+    expect(out.sha256()).toBe(sha256(Buffer.alloc(0)));
+  });
+
+  it('fails when the file is shorter than the bytes said written, and on a missing file', async () => {
+    const { FileHasher, hashFileInWorker } = await built.hashWorker();
+    const file = path.join(tempDir(), 'short.bin');
+    writeFileSync(file, randomBytes(3 << 20));
+    const hasher = new FileHasher(file);
+    hasher.advance(1 << 20);
+    await expect(hasher.finish((3 << 20) + 5)).rejects.toThrow(`${file} ends after ${3 << 20} bytes, expected ${(3 << 20) + 5}`);
+    await expect(hashFileInWorker(path.join(tempDir(), 'missing.bin'), 10)).rejects.toThrow('ENOENT');
+  });
+
+  it('hashes a whole file for verify, reporting progress that adds up to its size', async () => {
+    const { hashFileInWorker } = await built.hashWorker();
+    const file = path.join(tempDir(), 'whole.bin');
+    const data = randomBytes((20 << 20) + 12_345);
+    writeFileSync(file, data);
+    let reported = 0;
+    const result = await hashFileInWorker(file, data.length, (n) => (reported += n));
+    expect(result).toEqual({ sha256: sha256(data), size: data.length });
+    expect(reported).toBe(data.length);
   });
 });
