@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { hashStream } from './hash.js';
 
@@ -33,16 +34,24 @@ if (!isMainThread && parentPort) {
   const file = (workerData as { file: string }).file;
   const hash = createHash('sha256');
   const buffer = Buffer.allocUnsafe(READ_BYTES);
-  let fd: number | undefined;
   let hashed = 0;
   let unreported = 0;
+  // Opened at once: the file the worker reads is the one the caller has just created.
+  let fd: number | undefined;
+  let failure: string | undefined;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    failure = (error as Error).message;
+    post({ error: failure });
+  }
   const close = () => {
     if (fd !== undefined) closeSync(fd);
     fd = undefined;
   };
   port.on('message', ({ available, end }: ToWorker) => {
+    if (fd === undefined) return post({ error: failure ?? `${file} is closed` });
     try {
-      fd ??= openSync(file, 'r');
       while (hashed < available) {
         const n = readSync(fd, buffer, 0, Math.min(READ_BYTES, available - hashed), hashed);
         if (n === 0) throw new Error(`${file} ends after ${hashed} bytes, expected ${available}`);
@@ -68,7 +77,8 @@ if (!isMainThread && parentPort) {
 /** Hashes `file` in a worker, as far as the caller says it is written. */
 export class FileHasher {
   private readonly worker: Worker | undefined;
-  private readonly result: Promise<{ sha256: string; size: number }>;
+  /** Settles when the worker has hashed the file, or has failed (rejected). */
+  readonly done: Promise<{ sha256: string; size: number }>;
 
   constructor(
     private readonly file: string,
@@ -76,12 +86,12 @@ export class FileHasher {
   ) {
     // Run from TypeScript sources (tests), a worker cannot load this module: `finish` reads the file here instead.
     if (import.meta.url.endsWith('.ts')) {
-      this.result = new Promise(() => undefined);
+      this.done = new Promise(() => undefined);
       return;
     }
     const worker = new Worker(new URL(import.meta.url), { workerData: { file } });
     this.worker = worker;
-    this.result = new Promise((resolve, reject) => {
+    this.done = new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
         if (message.bytes) this.onBytes?.(message.bytes);
         if (message.error) reject(new Error(message.error));
@@ -91,7 +101,7 @@ export class FileHasher {
       worker.on('error', reject);
       worker.on('exit', () => reject(new Error(`hashing ${file} stopped`)));
     });
-    this.result.catch(() => undefined); // seen by whoever awaits `finish`
+    this.done.catch(() => undefined); // seen by whoever awaits `finish` or `done`
   }
 
   /** The first `bytes` of the file are written: hash them. */
@@ -101,9 +111,17 @@ export class FileHasher {
 
   /** The file is `size` bytes long and complete: its SHA-256. */
   finish(size: number): Promise<{ sha256: string; size: number }> {
-    if (!this.worker) return hashStream(createReadStream(this.file, { highWaterMark: READ_BYTES }), this.onBytes);
+    if (!this.worker) return this.hashHere(size);
     this.worker.postMessage({ available: size, end: size } satisfies ToWorker);
-    return this.result;
+    return this.done;
+  }
+
+  /** The same, on this thread (run from TypeScript sources). */
+  private async hashHere(size: number): Promise<{ sha256: string; size: number }> {
+    const source = size === 0 ? Readable.from([]) : createReadStream(this.file, { start: 0, end: size - 1, highWaterMark: READ_BYTES });
+    const result = await hashStream(source, this.onBytes);
+    if (result.size !== size) throw new Error(`${this.file} ends after ${result.size} bytes, expected ${size}`);
+    return result;
   }
 
   /** Stop hashing (the write failed); Node closes the file the worker had open as it exits. */
@@ -112,7 +130,7 @@ export class FileHasher {
   }
 }
 
-/** SHA-256 of the first `size` bytes of `file` (all of it), hashed in a worker. */
+/** SHA-256 of `file`, complete at `size` bytes, hashed in a worker. */
 export function hashFileInWorker(file: string, size: number, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
   return new FileHasher(file, onBytes).finish(size);
 }

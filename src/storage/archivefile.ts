@@ -49,7 +49,15 @@ export class ArchiveFile extends Writable {
     open(this.file, 'wx', 0o600).then(
       (handle) => {
         this.handle = handle;
-        if (this.options.hashInWorker) this.hasher = new FileHasher(this.file);
+        if (this.options.hashInWorker) {
+          try {
+            this.hasher = new FileHasher(this.file);
+          } catch (error) {
+            return callback(error as Error); // _destroy closes the handle
+          }
+          // A worker that fails stops the write now, not at the end of a long backup.
+          this.hasher.done.catch((error: Error) => this.destroy(error));
+        }
         callback();
       },
       (error: Error) => callback(error),
@@ -65,8 +73,8 @@ export class ArchiveFile extends Writable {
     (async () => {
       await this.flushing;
       if (this.flushError) throw this.flushError;
-      await handle.sync();
-      if (this.hasher) this.digest = (await this.hasher.finish(this.written)).sha256;
+      const [, hashed] = await Promise.all([handle.sync(), this.hasher?.finish(this.written)]);
+      if (hashed) this.digest = hashed.sha256;
     })().then(() => callback(), callback);
   }
 

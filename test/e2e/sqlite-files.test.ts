@@ -149,7 +149,7 @@ describe('sqlite and files, through the CLI', () => {
     writeFileSync(archive, bytes);
     const verify = await cli('--json', 'verify', record.id);
     expect(verify.code).toBe(3);
-    expect(verify.json().results[0].error).toMatch(/checksum mismatch/);
+    expect(verify.json().results[0].error).toMatch(/^archive checksum mismatch/);
   });
 
   it('restores --only some tables, and --into another file', async () => {

@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -69,7 +69,7 @@ describe('ArchiveFile', () => {
 });
 
 describe('ArchiveFile, hashed in a worker', () => {
-  it('reports the SHA-256 of the file it wrote, read back as the writes land', async () => {
+  it('reports the SHA-256 of the file it wrote', async () => {
     const { ArchiveFile: Built } = await built.archiveFile();
     const file = path.join(tempDir(), 'a.zip');
     const data = randomBytes(40 << 20);
@@ -96,6 +96,17 @@ describe('ArchiveFile, hashed in a worker', () => {
     expect(openFiles()).toBe(before);
   });
 
+  it('fails the write as soon as its worker fails, not at the end', async () => {
+    const { ArchiveFile: Built } = await built.archiveFile();
+    const file = path.join(tempDir(), 'a.zip');
+    const out = new Built(file, { hashInWorker: true });
+    while (!existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 1));
+    unlinkSync(file); // before the worker, starting, opens it
+    const failed = finished(out);
+    out.write(randomBytes(1 << 20));
+    await expect(failed).rejects.toThrow(`ENOENT: no such file or directory, open '${file}'`);
+  });
+
   it('hashes an empty archive', async () => {
     const { ArchiveFile: Built } = await built.archiveFile();
     const out = new Built(path.join(tempDir(), 'a.zip'), { hashInWorker: true });
@@ -111,6 +122,23 @@ describe('ArchiveFile, hashed in a worker', () => {
     hasher.advance(1 << 20);
     await expect(hasher.finish((3 << 20) + 5)).rejects.toThrow(`${file} ends after ${3 << 20} bytes, expected ${(3 << 20) + 5}`);
     await expect(hashFileInWorker(path.join(tempDir(), 'missing.bin'), 10)).rejects.toThrow('ENOENT');
+  });
+
+  it('hashes each range as soon as it is said to be written, before the file is complete', async () => {
+    const { FileHasher } = await built.hashWorker();
+    const file = path.join(tempDir(), 'growing.bin');
+    const first = randomBytes(24 << 20);
+    const rest = randomBytes((5 << 20) + 77);
+    writeFileSync(file, first);
+    let reported = 0;
+    const hasher = new FileHasher(file, (n) => (reported += n));
+    hasher.advance(first.length);
+    for (let i = 0; i < 250 && reported < 16 << 20; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(reported).toBeGreaterThanOrEqual(16 << 20); // progress comes every 8 MiB
+    appendFileSync(file, rest);
+    const result = await hasher.finish(first.length + rest.length);
+    expect(result).toEqual({ sha256: sha256(Buffer.concat([first, rest])), size: first.length + rest.length });
+    expect(reported).toBe(first.length + rest.length);
   });
 
   it('hashes a whole file for verify, reporting progress that adds up to its size', async () => {
