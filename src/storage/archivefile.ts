@@ -46,22 +46,14 @@ export class ArchiveFile extends Writable {
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
-    open(this.file, 'wx', 0o600).then(
-      (handle) => {
-        this.handle = handle;
-        if (this.options.hashInWorker) {
-          try {
-            this.hasher = new FileHasher(this.file);
-          } catch (error) {
-            return callback(error as Error); // _destroy closes the handle
-          }
-          // A worker that fails stops the write now, not at the end of a long backup.
-          this.hasher.done.catch((error: Error) => this.destroy(error));
-        }
-        callback();
-      },
-      (error: Error) => callback(error),
-    );
+    (async () => {
+      this.handle = await open(this.file, 'wx', 0o600);
+      if (this.options.hashInWorker) {
+        this.hasher = new FileHasher(this.file); // if this throws, the stream fails and _destroy closes the file
+        // A worker that fails stops the write now, not at the end of a long backup.
+        this.hasher.done.catch((error: Error) => this.destroy(error));
+      }
+    })().then(() => callback(), callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
