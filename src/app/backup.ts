@@ -107,13 +107,15 @@ async function writeArchive(
     const fileSets: FileSet[] = [];
     if (options.parts.includes('db')) {
       deps.progress.start(`${target.name}: dumping`);
+      const record = async (path: string, write: () => Promise<EntryRecord>) => {
+        if (!path.startsWith('db/')) throw new BackupkitError(`driver ${target.driver.name} wrote ${path}, outside db/`);
+        const written = await write();
+        entries.push(written);
+        return written;
+      };
       const sink: EntrySink = {
-        add: async (path, source, entryOptions) => {
-          if (!path.startsWith('db/')) throw new BackupkitError(`driver ${target.driver.name} wrote ${path}, outside db/`);
-          const record = await writer.add(path, source, entryOptions);
-          entries.push(record);
-          return record;
-        },
+        add: (path, source, entryOptions) => record(path, () => writer.add(path, source, entryOptions)),
+        addFile: (path, file, entryOptions) => record(path, () => writer.addFile(path, file, entryOptions)),
       };
       const result = await target.driver.dump(driverContext(deps, target, signal, id), driverOptions, sink);
       units = result.units;

@@ -68,6 +68,8 @@ export interface EntrySink {
    * with `encode`, the entry is the encoder's output at the archive's compression level, stored.
    */
   add(path: string, stream: Readable, options: { compressed: boolean; encode?: Encoder }): Promise<EntryRecord>;
+  /** The file `file`, as `add` would take it, read by the archive writer through buffers it reuses. */
+  addFile(path: string, file: string, options: { compressed: boolean }): Promise<EntryRecord>;
 }
 
 export interface ArchiveSource {

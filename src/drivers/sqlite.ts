@@ -12,7 +12,7 @@
  * a consistent snapshot to a temporary file in the storage folder first (removed right after).
  * Restore writes the file beside the database and renames it into place.
  */
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { chmod, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -81,7 +81,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
         db.exec('BEGIN');
         try {
           db.prepare('SELECT count(*) FROM sqlite_schema').get(); // the first read takes the shared lock, held until COMMIT
-          await sink.add(ENTRY, createReadStream(options.path, { highWaterMark: 1 << 20 }), { compressed: false });
+          await sink.addFile(ENTRY, options.path, { compressed: false });
           // Counted after the copy, in the same transaction: the pages are in memory by now.
           return { units: tableUnits(db), tool: { name: 'sqlite', version } };
         } finally {
@@ -98,7 +98,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
         } finally {
           snapshot.close();
         }
-        await sink.add(ENTRY, createReadStream(temp, { highWaterMark: 1 << 20 }), { compressed: false });
+        await sink.addFile(ENTRY, temp, { compressed: false });
         return { units, tool: { name: 'sqlite', version } };
       } finally {
         await rm(temp, { force: true });

@@ -3,7 +3,6 @@
  * mtimes, and put back from there. Restore refuses any entry that would land outside its
  * destination: `..`, an absolute path, or a symlink pointing outside.
  */
-import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readdir, readlink, realpath, rename, rm, symlink, utimes, chmod, lstat as lstatP } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -42,7 +41,7 @@ export async function addFileSet(
     });
   }
   const addFile = async (file: string, name: string, st: Awaited<ReturnType<typeof lstat>>) => {
-    const record = await writer.add(name, createReadStream(file), {
+    const record = await writer.addFile(name, file, {
       compressed: false,
       mode: Number(st.mode) & 0o7777,
       date: st.mtime,

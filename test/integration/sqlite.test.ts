@@ -4,7 +4,7 @@
  * timeout), and the counts in the manifest are those of the copied file.
  */
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createReadStream, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
@@ -32,6 +32,9 @@ describe('sqlite driver, rollback-journal mode', () => {
     const refusals: string[] = [];
     let copied: Buffer | undefined;
     const sink: EntrySink = {
+      addFile(name, file) {
+        return sink.add(name, createReadStream(file), { compressed: false });
+      },
       async add(name, stream: Readable) {
         const chunks: Buffer[] = [];
         for await (const chunk of stream as AsyncIterable<Buffer>) {

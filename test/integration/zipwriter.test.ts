@@ -5,12 +5,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { createWriteStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ZipReader } from '../../src/pipeline/zipreader.js';
 import { ZipWriter } from '../../src/pipeline/zipwriter.js';
+import { ArchiveFile } from '../../src/storage/archivefile.js';
 import { tempDir } from '../support/cli.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -159,6 +160,94 @@ describe('zip writer', () => {
     expect(seen.bad).toBeNull();
     expect(seen.entries['db/big.bin']!.size).toBe(size);
   }, 180_000);
+
+  describe('files read through reused buffers (addFile)', () => {
+    // Both outputs queue up to 4 MiB before their writes complete, as a backup's ArchiveFile does: a
+    // buffer reused before its bytes were written would put another chunk's bytes in the archive.
+    // The slow one takes its copy of each chunk only as it calls back, a few milliseconds later.
+    const outputs = {
+      ArchiveFile: (file: string) => ({ out: new ArchiveFile(file), done: async () => undefined }),
+      'a slow output': (file: string) => {
+        const parts: Buffer[] = [];
+        const out = new Writable({
+          highWaterMark: 4 << 20,
+          write(chunk: Buffer, _encoding, callback) {
+            setTimeout(() => {
+              parts.push(Buffer.from(chunk));
+              callback();
+            }, 2);
+          },
+        });
+        return { out, done: async () => writeFileSync(file, Buffer.concat(parts)) };
+      },
+    };
+    for (const level of [0, 6]) {
+      for (const [kind, output] of Object.entries(outputs)) {
+        it(`writes every file byte for byte at level ${level}, large and small, into ${kind}`, async () => {
+          const dir = tempDir();
+          const files: Record<string, Buffer> = {
+            'db/big.bin': Buffer.concat([randomBytes(6 * 1024 * 1024), words(3 * 1024 * 1024 + 99)]),
+            'db/empty': Buffer.alloc(0),
+            'db/exactly-1MiB': randomBytes(1 << 20),
+          };
+          // Sizes either side of the half-buffer line, between which a read is copied or handed on.
+          for (let i = 0; i < 40; i++) files[`files/0/f${i}`] = randomBytes([100, 70_000, (1 << 19) - 1, 1 << 19, 900_000][i % 5]! + i);
+          const sources = path.join(dir, 'src');
+          mkdirSync(sources);
+          const file = path.join(dir, 'a.zip');
+          const { out, done } = output(file);
+          const zip = new ZipWriter(out, level);
+          const records: Record<string, string> = {};
+          for (const [name, data] of Object.entries(files)) {
+            const source = path.join(sources, name.replaceAll('/', '_'));
+            writeFileSync(source, data);
+            records[name] = (await zip.addFile(name, source, { compressed: false })).sha256;
+          }
+          const archive = await zip.finish();
+          await done();
+          expect(archive.sha256).toBe(sha256(readFileSync(file)));
+
+          const reader = await ZipReader.open(file);
+          try {
+            for (const [name, data] of Object.entries(files)) {
+              const back = await readAll(reader, name);
+              expect(back.length, name).toBe(data.length);
+              expect(back.equals(data), name).toBe(true);
+              expect(records[name], name).toBe(sha256(data));
+            }
+          } finally {
+            reader.close();
+          }
+          expect(python(file).bad).toBeNull();
+        });
+      }
+    }
+
+    it('stops a file entry on abort, with the reason, and closes the file', async () => {
+      const dir = tempDir();
+      const source = path.join(dir, 'big.sqlite');
+      writeFileSync(source, randomBytes(64 << 20));
+      const zip = new ZipWriter(createWriteStream(path.join(dir, 'x.zip')), 0, (n) => {
+        if (n > 0) zip.abort(new Error('backup of crm timed out after 5m'));
+      });
+      await expect(zip.addFile('db/database.sqlite', source, { compressed: false })).rejects.toThrow('timed out after 5m');
+      await expect(zip.finish()).rejects.toThrow('timed out after 5m');
+      const openOnSource = readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === source;
+        } catch {
+          return false; // the listing's own descriptor, gone by now
+        }
+      });
+      expect(openOnSource).toEqual([]);
+    });
+
+    it('fails the entry with the file named when the file cannot be read', async () => {
+      const dir = tempDir();
+      const zip = new ZipWriter(new Writable({ write: (_chunk, _encoding, callback) => callback() }), 0);
+      await expect(zip.addFile('db/x', path.join(dir, 'missing.sqlite'), { compressed: false })).rejects.toThrow(/ENOENT.*missing\.sqlite/);
+    });
+  });
 
   it('fails the entry and the archive when the source fails', async () => {
     const dir = tempDir();

@@ -158,6 +158,7 @@ describe('dumpCommand', () => {
 
   function collectingSink(seen: Buffer[]): EntrySink {
     return {
+      addFile: () => Promise.reject(new Error('stream drivers add no files')),
       async add(path, stream) {
         let size = 0;
         for await (const chunk of stream) {
@@ -191,6 +192,7 @@ describe('dumpCommand', () => {
     const data = bytes(5000);
     await expect(dumpCommand(context(fakeRunner(data, 100, new Error('exit 1'))), { command: 'tool', args: [] }, collectingSink([]), 'db/x', { compressed: true })).rejects.toThrow('exit 1');
     const failing: EntrySink = {
+      addFile: () => Promise.reject(new Error('stream drivers add no files')),
       async add(_path, stream) {
         stream.resume();
         throw new Error('disk full');
