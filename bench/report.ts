@@ -41,6 +41,8 @@ export interface ReportInput {
   title: string;
   date: string;
   mode: 'full' | 'quick';
+  /** The pairs run, when `--only` chose some of them. */
+  only: string[] | undefined;
   rounds: number;
   machine: [string, string][];
   data: [string, string][];
@@ -148,7 +150,7 @@ export function renderReport(input: ReportInput): string {
   return [
     `# ${input.title}`,
     '',
-    `${input.date}, ${input.mode} run, ${input.rounds} timed round(s) per pair. ${input.rows.length - failed.length} of ${input.rows.length} rows meet their target${failed.length ? `; FAIL: ${failed.map((r) => `${r.pair} (${r.b.label})`).join(', ')}` : ''}.`,
+    `${input.date}, ${input.mode} run${input.only ? ` of ${input.only.join(', ')} only` : ''}, ${input.rounds} timed round(s) per pair. ${input.rows.length - failed.length} of ${input.rows.length} rows meet their target${failed.length ? `; FAIL: ${failed.map((r) => `${r.pair} (${r.b.label})`).join(', ')}` : ''}.`,
     '',
     '## Results',
     '',

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { type Bench, REPO } from './bench.js';
 import { damonReclaim, machineInfo } from './machine.js';
 import { median } from './measure.js';
+import { PAIRS } from './options.js';
 import { type Row, formatMs, renderReport, rowPassed, summaryTable, terminalTable } from './report.js';
 
 /** Print the table and write the report: to --out, or for a full run to bench/results/<date>.md. */
@@ -15,6 +16,7 @@ export function publish(bench: Bench, rows: Row[], started: number): void {
     title: `backupkit benchmark, ${today()}${options.quick ? ' (quick)' : ''}`,
     date: today(),
     mode: options.quick ? 'quick' : 'full',
+    only: options.only.size < PAIRS.length ? [...options.only] : undefined,
     rounds: options.rounds,
     machine: machineInfo(bench),
     data: bench.data,

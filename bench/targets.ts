@@ -10,11 +10,16 @@ export const HELP_MAX_MS = 300;
 export const BIG_DUMP_BYTES = 2e9;
 
 export const checks = {
-  ratio: (ratio: number | null, max: number, label = `B/A ≤ ${max.toFixed(2)}`): Check => ({ label, ok: ratio !== null && ratio <= max, actual: ratio === null ? '—' : ratio.toFixed(2) }),
+  ratio: (ratio: number | null, max: number, label = `B/A ≤ ${max.toFixed(2)}`): Check => ({ label, ok: ratio !== null && ratio <= max, actual: ratio === null ? '—' : ratioText(ratio, max) }),
   rss: (side: Side): Check => ({ label: 'RSS ≤ 150 MB', ok: side.peakRssKb * 1024 <= RSS_MAX_BYTES, actual: `${((side.peakRssKb * 1024) / 1e6).toFixed(0)} MB` }),
   scratch: (side: Side): Check => ({ label: 'scratch 0', ok: side.scratchBytes <= SCRATCH_ZERO_BYTES, actual: formatBytes(side.scratchBytes) }),
   under: (side: Side, maxMs: number): Check => ({ label: `< ${formatMs(maxMs)}`, ok: side.medianMs < maxMs, actual: formatMs(side.medianMs) }),
 };
+
+/** A ratio to two decimals, or three where two would print a miss as the limit itself (1.051 for 1.05). */
+function ratioText(ratio: number, max: number): string {
+  return ratio > max && ratio.toFixed(2) === max.toFixed(2) ? ratio.toFixed(3) : ratio.toFixed(2);
+}
 
 export function row(pair: string, a: Side | null, b: Side, target: string, make: (ratio: number | null) => Check[]): Row {
   const ratio = a ? b.medianMs / a.medianMs : null;
