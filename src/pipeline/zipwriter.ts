@@ -147,11 +147,17 @@ export class ZipWriter {
    */
   private async *chunks(handle: FileHandle): AsyncGenerator<Buffer> {
     let position = 0;
-    const read = async () => {
-      const view = this.pooledBuffer();
-      const { bytesRead } = await handle.read(view, 0, view.length, position);
-      position += bytesRead;
-      return view.subarray(0, bytesRead);
+    const read = () => {
+      const reading = (async () => {
+        const view = this.pooledBuffer();
+        const { bytesRead } = await handle.read(view, 0, view.length, position);
+        position += bytesRead;
+        return view.subarray(0, bytesRead);
+      })();
+      // Nothing awaits a read ahead while its chunk is written: its failure surfaces when the loop
+      // comes to it, not as an unhandled rejection before then.
+      reading.catch(() => undefined);
+      return reading;
     };
     let next = read();
     try {

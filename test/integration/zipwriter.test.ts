@@ -6,9 +6,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ZipReader } from '../../src/pipeline/zipreader.js';
 import { ZipWriter } from '../../src/pipeline/zipwriter.js';
 import { ArchiveFile } from '../../src/storage/archivefile.js';
@@ -240,6 +241,30 @@ describe('zip writer', () => {
         }
       });
       expect(openOnSource).toEqual([]);
+    });
+
+    it('fails the entry when a read fails while the chunk before it is being written', async () => {
+      const dir = tempDir();
+      const source = path.join(dir, 'big.sqlite');
+      writeFileSync(source, randomBytes(8 << 20));
+      const probe = await open(source, 'r');
+      const prototype = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<unknown> };
+      await probe.close();
+      const realRead = prototype.read;
+      let reads = 0;
+      const failing = vi.spyOn(prototype, 'read').mockImplementation(function (this: unknown, ...args: unknown[]) {
+        reads += 1;
+        return reads === 3 ? Promise.reject(Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' })) : realRead.apply(this, args);
+      });
+      try {
+        // Writes call back late, so the failing read-ahead settles while nothing waits for it yet.
+        const out = new Writable({ highWaterMark: 1, write: (_chunk, _encoding, callback) => setTimeout(callback, 30) });
+        const zip = new ZipWriter(out, 0);
+        await expect(zip.addFile('db/database.sqlite', source, { compressed: false })).rejects.toThrow('EIO');
+        await expect(zip.finish()).rejects.toThrow('EIO');
+      } finally {
+        failing.mockRestore();
+      }
     });
 
     it('fails the entry with the file named when the file cannot be read', async () => {
