@@ -21,6 +21,6 @@ export async function inspectBackup(deps: AppDeps, ref: string, target: string |
   } finally {
     reader.close();
   }
-  const { sha256 } = await hashStream(createReadStream(resolved.file));
+  const { sha256 } = await hashStream(createReadStream(resolved.file, { highWaterMark: 1 << 20 }));
   return { ...manifest, archive: { file: path.basename(resolved.file), size: (await stat(resolved.file)).size, sha256 } };
 }
