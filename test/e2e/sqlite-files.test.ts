@@ -62,6 +62,14 @@ describe('sqlite and files, through the CLI', () => {
       'files/1/settings.ini',
     ]);
 
+    // An archive given by path alone, with no sidecar beside it: its manifest, and the archive's
+    // size and SHA-256 computed from the file.
+    const lone = path.join(tempDir(), 'copy.zip');
+    writeFileSync(lone, readFileSync(archive));
+    const byPath = (await cli('--json', 'inspect', lone)).json();
+    expect(byPath).toMatchObject({ id: record.id, archive: { file: 'copy.zip', size: record.size, sha256: createHash('sha256').update(readFileSync(lone)).digest('hex') } });
+    expect(byPath.units).toEqual(inspect.units);
+
     const verify = await cli('--json', 'verify');
     expect(verify.code).toBe(0);
     expect(verify.json()).toEqual({ results: [{ id: record.id, ok: true, checks: ['archive', 'checksums', 'manifest'], error: null }] });
