@@ -3,9 +3,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { VerificationError } from '../core/errors.js';
 import { MANIFEST_ENTRY, type Manifest, type Sidecar } from '../core/manifest.js';
-import { hashStream } from '../pipeline/hash.js';
+import { hashFile } from '../pipeline/hash.js';
 import { ZipReader } from '../pipeline/zipreader.js';
-import { createReadStream } from 'node:fs';
 import type { AppDeps } from './deps.js';
 import { resolveRef } from './refs.js';
 
@@ -21,6 +20,6 @@ export async function inspectBackup(deps: AppDeps, ref: string, target: string |
   } finally {
     reader.close();
   }
-  const { sha256 } = await hashStream(createReadStream(resolved.file, { highWaterMark: 1 << 20 }));
+  const { sha256 } = await hashFile(resolved.file);
   return { ...manifest, archive: { file: path.basename(resolved.file), size: (await stat(resolved.file)).size, sha256 } };
 }

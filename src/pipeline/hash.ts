@@ -1,5 +1,6 @@
 /** A pass-through that hashes (SHA-256) and counts the bytes flowing through it. */
 import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 
 export class HashCounter extends Transform {
@@ -32,4 +33,9 @@ export async function hashStream(stream: NodeJS.ReadableStream, onBytes?: (n: nu
     onBytes?.(chunk.length);
   }
   return { sha256: hash.digest('hex'), size };
+}
+
+/** SHA-256 and size of a whole file, read in 1 MiB chunks. */
+export function hashFile(file: string, onBytes?: (n: number) => void): Promise<{ sha256: string; size: number }> {
+  return hashStream(createReadStream(file, { highWaterMark: 1 << 20 }), onBytes);
 }

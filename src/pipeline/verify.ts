@@ -5,13 +5,12 @@
  *              nothing unlisted is there, and no entry would land outside its folder
  *   checksums  every entry's size and SHA-256 match the manifest (reads every entry)
  */
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { errorMessage } from '../core/errors.js';
 import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar } from '../core/manifest.js';
 import { formatBytes } from '../core/format.js';
 import { unsafeFileEntries } from './files.js';
-import { hashStream } from './hash.js';
+import { hashFile, hashStream } from './hash.js';
 import { hashFileInWorker } from './hashworker.js';
 import { ZipReader } from './zipreader.js';
 
@@ -44,7 +43,7 @@ export async function checkArchive(file: string, sidecar: Sidecar | undefined, o
     }
     if (!options.entries) {
       // Nothing runs beside the hash here (restore's check): no worker to start.
-      const { sha256 } = await hashStream(createReadStream(file, { highWaterMark: 1 << 20 }), options.onBytes);
+      const { sha256 } = await hashFile(file, options.onBytes);
       if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
       checks.push('archive');
     } else {
