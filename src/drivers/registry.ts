@@ -1,11 +1,11 @@
 /** The driver registry, built in main. A duplicate name is a programming error caught at start. */
 import type { Driver, DriverRegistry } from '../core/driver.js';
-import { djangoDriver } from './django.js';
-import { mongodumpDriver } from './mongodump.js';
-import { mongoJsonDriver } from './mongojson.js';
-import { mysqlDumpDriver } from './mysqldump.js';
-import { pgDumpDriver } from './pgdump.js';
-import { sqliteDriver } from './sqlite.js';
+import { djangoDriver } from './django/django.js';
+import { mongodumpDriver } from './mongo/mongodump.js';
+import { mongoJsonDriver } from './mongo/mongojson.js';
+import { mysqlDumpDriver } from './mysql/mysqldump.js';
+import { pgDumpDriver } from './postgres/pgdump.js';
+import { sqliteDriver } from './sqlite/sqlite.js';
 
 export function createDriverRegistry(drivers: Driver[] = [pgDumpDriver, sqliteDriver, mongodumpDriver, mongoJsonDriver, djangoDriver, mysqlDumpDriver]): DriverRegistry {
   const byName = new Map<string, Driver>();

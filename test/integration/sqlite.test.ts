@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import type { DriverContext, EntrySink } from '../../src/core/driver.js';
 import { createRunner } from '../../src/drivers/spawn.js';
-import { sqliteDriver } from '../../src/drivers/sqlite.js';
+import { sqliteDriver } from '../../src/drivers/sqlite/sqlite.js';
 import { quietLog } from '../support/app.js';
 import { tempDir } from '../support/cli.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { covers, dumpdataArgs, loaddataArgs, readsStdin, selectModels } from '../../src/drivers/django.js';
-import { ModelCounter } from '../../src/drivers/jsoncount.js';
+import { covers, dumpdataArgs, loaddataArgs, readsStdin, selectModels } from '../../src/drivers/django/django.js';
+import { ModelCounter } from '../../src/drivers/django/jsoncount.js';
 
 const fixture = JSON.stringify([
   { model: 'auth.user', pk: 1, fields: { username: 'a "quoted" model: x', groups: [] } },

@@ -21,7 +21,7 @@ import {
   Timestamp,
   UUID,
 } from 'bson';
-import { EjsonEncoder } from '../../src/drivers/ejson.js';
+import { EjsonEncoder } from '../../src/drivers/mongo/ejson.js';
 
 const DECODE = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true, validation: { utf8: true } } as const;
 const library = (bytes: Uint8Array) => BSON.EJSON.stringify(BSON.deserialize(bytes, DECODE), { relaxed: false });

@@ -1,10 +1,10 @@
 import { BSON } from 'bson';
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
-import { MongoArchiveCounter } from '../../src/drivers/mongoarchive.js';
+import { MongoArchiveCounter } from '../../src/drivers/mongo/mongoarchive.js';
 import { countingTap } from '../../src/drivers/stream.js';
-import { mongodumpArgs, mongorestoreArgs } from '../../src/drivers/mongodump.js';
-import { describeMongo, parseMongoUri } from '../../src/drivers/mongouri.js';
+import { mongodumpArgs, mongorestoreArgs } from '../../src/drivers/mongo/mongodump.js';
+import { describeMongo, parseMongoUri } from '../../src/drivers/mongo/mongouri.js';
 
 const int32 = (n: number) => {
   const b = Buffer.alloc(4);

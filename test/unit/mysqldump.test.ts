@@ -14,8 +14,8 @@ import {
   mysqlRestoreArgs,
   quoteIdent,
   quoteString,
-} from '../../src/drivers/mysqldump.js';
-import { MysqlDumpCounter, TableSectionFilter } from '../../src/drivers/mysqlsql.js';
+} from '../../src/drivers/mysql/mysqldump.js';
+import { MysqlDumpCounter, TableSectionFilter } from '../../src/drivers/mysql/mysqlsql.js';
 import { findTool } from '../../src/drivers/tools.js';
 import { createDatabase, mysqlInfo, seedVariedTypes } from '../support/mysqldb.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { libpqEnv, libpqString, pgConnection } from '../../src/drivers/pgconn.js';
-import { pgDumpArgs, pgRestoreArgs, psqlRestoreArgs } from '../../src/drivers/pgdump.js';
+import { libpqEnv, libpqString, pgConnection } from '../../src/drivers/postgres/pgconn.js';
+import { pgDumpArgs, pgRestoreArgs, psqlRestoreArgs } from '../../src/drivers/postgres/pgdump.js';
 
 const url = 'postgresql://app:p%40ss%20word@db.example:6543/crm?sslmode=require&application_name=x';
 

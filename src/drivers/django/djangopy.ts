@@ -3,9 +3,9 @@
  * with their inputs in environment variables (no quoting games) and one marked JSON line out.
  */
 import path from 'node:path';
-import type { DriverContext } from '../core/driver.js';
-import { OperationError, ToolFailedError, ToolMissingError, errorMessage } from '../core/errors.js';
-import { findTool } from './tools.js';
+import type { DriverContext } from '../../core/driver.js';
+import { OperationError, ToolFailedError, ToolMissingError, errorMessage } from '../../core/errors.js';
+import { findTool } from '../tools.js';
 
 const MARK = 'BACKUPKIT:';
 

@@ -4,7 +4,7 @@
  */
 import { writeFile, rm } from 'node:fs/promises';
 import { z } from 'zod';
-import type { Source } from '../core/manifest.js';
+import type { Source } from '../../core/manifest.js';
 
 /** The config keys both MongoDB drivers take. */
 export const mongoOptionsSchema = z.object({

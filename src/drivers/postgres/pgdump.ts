@@ -16,10 +16,10 @@
  * reads it as pg_dump's own. The password reaches the tools only through PGPASSWORD.
  */
 import { z } from 'zod';
-import { serverConnectionShape } from './connection.js';
-import type { Driver } from '../core/driver.js';
-import { UsageError } from '../core/errors.js';
-import type { Unit } from '../core/manifest.js';
+import { serverConnectionShape } from '../connection.js';
+import type { Driver } from '../../core/driver.js';
+import { UsageError } from '../../core/errors.js';
+import type { Unit } from '../../core/manifest.js';
 import {
   DatabaseMissingError,
   type PgOptions,
@@ -34,8 +34,8 @@ import {
 } from './pgconn.js';
 import { PgCustomCompressor } from './pgcompress.js';
 import { PgCustomCounter, PgPlainCounter } from './pgcount.js';
-import { countingTap, dumpCommand, restoreCommand } from './stream.js';
-import { requireTool, toolVersion } from './tools.js';
+import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
+import { requireTool, toolVersion } from '../tools.js';
 
 const optionsSchema = z.object({
   ...serverConnectionShape,

@@ -21,10 +21,10 @@
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import type { Document, FindCursor } from 'mongodb';
-import type { Driver } from '../core/driver.js';
-import { UsageError, VerificationError } from '../core/errors.js';
-import type { Unit } from '../core/manifest.js';
-import { lineBlocks } from './blocks.js';
+import type { Driver } from '../../core/driver.js';
+import { UsageError, VerificationError } from '../../core/errors.js';
+import type { Unit } from '../../core/manifest.js';
+import { lineBlocks } from '../blocks.js';
 import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri } from './mongouri.js';
 

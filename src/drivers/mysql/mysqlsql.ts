@@ -10,7 +10,7 @@
  * session restores (`/*!40103 SET TIME_ZONE=@OLD_TIME_ZONE *\/;` ...) follow the last section.
  */
 import { type Readable, Transform, type TransformCallback, pipeline } from 'node:stream';
-import { LineHead } from './linehead.js';
+import { LineHead } from '../linehead.js';
 
 const NL = 0x0a;
 const SINGLE_QUOTE = 0x27;

@@ -16,14 +16,14 @@
  * while the entry was the plain archive). The URI (with its password) reaches the tools only in a
  * 0600 YAML file given to `--config`, removed afterwards.
  */
-import type { Driver } from '../core/driver.js';
-import { UsageError } from '../core/errors.js';
-import type { Unit } from '../core/manifest.js';
-import { GzipStream } from '../pipeline/gzip.js';
+import type { Driver } from '../../core/driver.js';
+import { UsageError } from '../../core/errors.js';
+import type { Unit } from '../../core/manifest.js';
+import { GzipStream } from '../../pipeline/gzip.js';
 import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { MONGO_TOOLS_HINT, type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri, withToolConfig } from './mongouri.js';
-import { countingTap, dumpCommand, restoreCommand } from './stream.js';
-import { requireTool, toolVersion } from './tools.js';
+import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
+import { requireTool, toolVersion } from '../tools.js';
 
 const optionsSchema = mongoOptionsSchema;
 export type MongoDumpOptions = MongoOptions;

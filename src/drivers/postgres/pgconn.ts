@@ -4,7 +4,7 @@
  * their environment); catalog queries go through the `pg` client.
  */
 import type pg from 'pg';
-import { OperationError, errorMessage } from '../core/errors.js';
+import { OperationError, errorMessage } from '../../core/errors.js';
 
 export interface PgOptions {
   url?: string | undefined;

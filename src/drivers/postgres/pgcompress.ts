@@ -17,8 +17,8 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { type IHasher, createAdler32 } from 'hash-wasm';
-import { OperationError, errorMessage } from '../core/errors.js';
-import { ParallelDeflate } from '../pipeline/deflate.js';
+import { OperationError, errorMessage } from '../../core/errors.js';
+import { ParallelDeflate } from '../../pipeline/deflate.js';
 import { BLOCK_DATA, COMPRESSION_BYTE, PgCustomReader, type Toc, writeInt } from './pgcustom.js';
 
 /** pg_dump's method byte for gzip (pg_compress_algorithm: 0 none, 1 gzip, 2 lz4, 3 zstd). */

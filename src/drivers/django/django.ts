@@ -22,12 +22,12 @@ import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import type { Driver } from '../core/driver.js';
-import { OperationError, UsageError } from '../core/errors.js';
-import type { Unit } from '../core/manifest.js';
+import type { Driver } from '../../core/driver.js';
+import { OperationError, UsageError } from '../../core/errors.js';
+import type { Unit } from '../../core/manifest.js';
 import { type DjangoTarget, djangoEnv, djangoVersion, introspect, managePy, modelsAreEmpty, pythonPath } from './djangopy.js';
 import { ModelCounter } from './jsoncount.js';
-import { countingTap, dumpCommand, restoreCommand } from './stream.js';
+import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
 
 const optionsSchema = z.object({
   project: z.string().min(1),

@@ -18,9 +18,9 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import type { Driver } from '../core/driver.js';
-import { OperationError, errorMessage } from '../core/errors.js';
-import type { Unit } from '../core/manifest.js';
+import type { Driver } from '../../core/driver.js';
+import { OperationError, errorMessage } from '../../core/errors.js';
+import type { Unit } from '../../core/manifest.js';
 
 const optionsSchema = z.object({
   path: z.string().min(1),

@@ -22,13 +22,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { serverConnectionShape } from './connection.js';
-import type { Driver } from '../core/driver.js';
-import { UsageError } from '../core/errors.js';
-import type { Source, Unit } from '../core/manifest.js';
+import { serverConnectionShape } from '../connection.js';
+import type { Driver } from '../../core/driver.js';
+import { UsageError } from '../../core/errors.js';
+import type { Source, Unit } from '../../core/manifest.js';
 import { MysqlDumpCounter, filterTables } from './mysqlsql.js';
-import { countingTap, dumpCommand, restoreCommand } from './stream.js';
-import { requireTool, toolVersion } from './tools.js';
+import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
+import { requireTool, toolVersion } from '../tools.js';
 
 const optionsSchema = z.object({
   ...serverConnectionShape,

@@ -9,7 +9,7 @@
  * Plain format: a table's rows follow a `-- Data for Name: t; Type: TABLE DATA; ...` comment and a
  * `COPY schema.t (...) FROM stdin;` line, and end at a line `\.`.
  */
-import { LineHead } from './linehead.js';
+import { LineHead } from '../linehead.js';
 import { BLOCK_DATA, PgCustomReader } from './pgcustom.js';
 
 export interface TableRows {

@@ -1,6 +1,6 @@
 /** A connected MongoClient for the duration of `fn` (the driver is loaded only when needed). */
 import type { Db, MongoClient } from 'mongodb';
-import { OperationError, errorMessage } from '../core/errors.js';
+import { OperationError, errorMessage } from '../../core/errors.js';
 import { describeMongo } from './mongouri.js';
 
 export async function withMongo<T>(uri: string, fn: (client: MongoClient) => Promise<T>): Promise<T> {
