@@ -9,6 +9,7 @@ import { BackupkitError, ExitCode, InterruptedError, errorMessage, exitCodeOf } 
 import { registerAuto } from './cli/auto.js';
 import { registerBackup } from './cli/backup.js';
 import { registerClean } from './cli/clean.js';
+import { registerCopy } from './cli/copy.js';
 import { type CliContext, type Io, type RunAction, createContext, globalsOf } from './cli/context.js';
 import { registerHistory } from './cli/history.js';
 import { registerInspect } from './cli/inspect.js';
@@ -31,6 +32,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
     .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']))
     .option('--no-progress', 'no spinner or progress (automatic off a terminal or when CI is set)')
     .option('-y, --yes', 'answer yes to confirmations')
+    .option('--storage <name>', 'read from (and for clean, act on) this storage only')
     .showSuggestionAfterError(true)
     .exitOverride();
   registerBackup(program, run);
@@ -41,6 +43,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerClean(program, run);
   registerHistory(program, run);
   registerAuto(program, run);
+  registerCopy(program, run);
   for (const command of program.commands) command.exitOverride();
   program.addHelpText(
     'after',

@@ -7,9 +7,10 @@
  */
 import type { TargetConfig } from '../config/load.js';
 import { VerificationError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
-import { PRE_RESTORE_TAG, newestFirst } from '../core/manifest.js';
+import { PRE_RESTORE_TAG } from '../core/manifest.js';
 import { checkArchive } from '../pipeline/verify.js';
-import { acquireLock } from '../storage/lock.js';
+import { lockTarget } from './backup.js';
+import { readCatalog } from './catalog.js';
 import { type AppDeps, driverContext, recordRun, selectTargets } from './deps.js';
 import { applyRestore } from './restore.js';
 
@@ -46,30 +47,44 @@ export async function autoRestore(deps: AppDeps, names: string[], options: { req
 }
 
 async function autoTarget(deps: AppDeps, target: TargetConfig): Promise<AutoResult> {
-  await deps.storage.ensure();
-  const lock = await acquireLock(deps.storage.root, target.name, 'auto', deps.now());
+  const lock = await lockTarget(deps, target, deps.storages.lockSetFor(target), 'auto');
   try {
     const ctx = driverContext(deps, target, deps.signal, target.name);
     if (!(await target.driver.isEmpty(ctx, target.options))) {
       deps.log.info(`${target.name}: not empty; nothing to do`);
       return { target: target.name, action: 'not-empty', id: null };
     }
-    const candidates = (await deps.storage.listSidecars())
-      .filter((s) => s.target === target.name && s.driver === target.driver.name && s.parts.includes('db') && !s.tags.includes(PRE_RESTORE_TAG))
-      .sort(newestFirst);
-    for (const sidecar of candidates) {
-      const file = deps.storage.archivePath(sidecar.id);
-      deps.progress.start(`${target.name}: verifying ${sidecar.id}`);
-      const checked = await checkArchive(file, sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n) }).finally(() => deps.progress.stop());
-      if (!checked.ok || !checked.manifest) {
-        deps.log.warn({ id: sidecar.id }, `${target.name}: skipping ${sidecar.id}: ${checked.error}`);
-        continue;
+    const candidates = (await readCatalog(deps)).backups.filter(
+      ({ sidecar: s }) => s.target === target.name && s.driver === target.driver.name && s.parts.includes('db') && !s.tags.includes(PRE_RESTORE_TAG),
+    );
+    // Newest first; each backup from every storage that holds it, until one copy passes.
+    for (const { sidecar, storages } of candidates) {
+      for (const storage of storages) {
+        deps.progress.start(`${target.name}: verifying ${sidecar.id}${storages.length > 1 ? ` in ${storage.name}` : ''}`);
+        const archive = await storage.openArchive(sidecar.id, sidecar.archive.file).catch((error: unknown) => {
+          if (exitCodeOf(error) !== ExitCode.verification) throw error;
+          deps.log.warn({ id: sidecar.id, storage: storage.name }, `${target.name}: skipping ${sidecar.id} in ${storage.name}: ${errorMessage(error)}`);
+          return undefined;
+        });
+        if (!archive) {
+          deps.progress.stop();
+          continue;
+        }
+        try {
+          const checked = await checkArchive(archive, sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n) }).finally(() => deps.progress.stop());
+          if (!checked.ok || !checked.manifest) {
+            deps.log.warn({ id: sidecar.id, storage: storage.name }, `${target.name}: skipping ${sidecar.id} in ${storage.name}: ${checked.error}`);
+            continue;
+          }
+          deps.log.info(`${target.name}: empty; restoring ${sidecar.id} from ${storage.name}`);
+          await target.driver.checkTools?.(ctx, target.options, 'restore');
+          const parts = { db: true, files: checked.manifest.parts.includes('files') };
+          await applyRestore(deps, target, archive, checked.manifest, target.options, { only: undefined, into: undefined, units: checked.manifest.units, source: checked.manifest.source, flush: false }, parts);
+          return { target: target.name, action: 'restored', id: sidecar.id };
+        } finally {
+          await archive.close();
+        }
       }
-      deps.log.info(`${target.name}: empty; restoring ${sidecar.id}`);
-      await target.driver.checkTools?.(ctx, target.options, 'restore');
-      const parts = { db: true, files: checked.manifest.parts.includes('files') };
-      await applyRestore(deps, target, file, checked.manifest, target.options, { only: undefined, into: undefined, units: checked.manifest.units, source: checked.manifest.source, flush: false }, parts);
-      return { target: target.name, action: 'restored', id: sidecar.id };
     }
     if (candidates.length > 0) throw new VerificationError(`${target.name}: empty, and none of its ${candidates.length} backup(s) passes verification`);
     deps.log.warn(`${target.name}: empty, and there is no backup to restore`);

@@ -1,18 +1,20 @@
 /**
  * backup: one archive per target. The driver streams into entries under db/, the file sets follow
- * under files/<n>/, manifest.json comes last; the archive is written under a temporary name,
- * flushed, renamed, and the sidecar written after it. Any failure, timeout or interrupt removes
- * the partial file, so nothing half-made is ever listed.
+ * under files/<n>/, manifest.json comes last. The one stream feeds every storage of the target at
+ * once (fanout.ts); each storage commits its archive and then its sidecar on its own. Any failure,
+ * timeout or interrupt drops what was written, so nothing half-made is ever listed. A storage that
+ * fails does not stop the others: the backup lands where it could and the failure names the
+ * storage.
  */
-import { rm } from 'node:fs/promises';
 import type { TargetConfig } from '../config/load.js';
 import type { EntrySink } from '../core/driver.js';
 import { BackupkitError, UsageError, errorMessage, exitCodeOf, type ExitCodeValue, ExitCode } from '../core/errors.js';
-import { nextId } from '../core/ids.js';
+import { archiveFileName, baseId, nextId } from '../core/ids.js';
 import { ARCHIVE_FORMAT, type BackupRecord, type EntryRecord, type FileSet, type Manifest, type Part, type Sidecar, type Unit, toRecord, type ToolInfo } from '../core/manifest.js';
+import type { ArchiveUpload, Lock, Storage } from '../core/storage.js';
+import { FanOut } from '../pipeline/fanout.js';
 import { addFileSet } from '../pipeline/files.js';
 import { ZipWriter } from '../pipeline/zipwriter.js';
-import { acquireLock, type Lock } from '../storage/lock.js';
 import { type AppDeps, driverContext, recordRun, selectTargets, withTimeout } from './deps.js';
 
 export interface BackupOptions {
@@ -32,6 +34,23 @@ export interface BackupManyResult {
   failures: BackupFailure[];
 }
 
+/** A backup and where it landed; `failed` names the storages it did not reach. */
+export interface BackupOutcome {
+  sidecar: Sidecar;
+  storages: string[];
+  failed: { storage: string; error: unknown }[];
+}
+
+/** A backup that reached some of its storages: it exists, and the run still fails. */
+export class PartialBackupError extends BackupkitError {
+  constructor(readonly outcome: BackupOutcome) {
+    super(
+      outcome.failed.map((f) => `storage ${f.storage}: ${errorMessage(f.error)}`).join('; ') +
+        ` (backup ${outcome.sidecar.id} is in ${outcome.storages.join(', ')})`,
+    );
+  }
+}
+
 /** Back up the named targets (all when none are named); one failing does not stop the others. */
 export async function backupTargets(deps: AppDeps, names: string[], options: BackupOptions): Promise<BackupManyResult> {
   const targets = selectTargets(deps, names);
@@ -39,8 +58,12 @@ export async function backupTargets(deps: AppDeps, names: string[], options: Bac
   for (const target of targets) {
     if (deps.signal.aborted) throw deps.signal.reason;
     try {
-      const sidecar = await backupTarget(deps, target, options);
-      result.backups.push(toRecord(sidecar));
+      const outcome = await backupTarget(deps, target, options);
+      result.backups.push(toRecord(outcome.sidecar, outcome.storages));
+      for (const failed of outcome.failed) {
+        const error = `storage ${failed.storage}: ${errorMessage(failed.error)}`;
+        result.failures.push({ target: target.name, error, code: ExitCode.failed });
+      }
     } catch (error) {
       if (exitCodeOf(error) === ExitCode.interrupted) throw error;
       const hint = error instanceof BackupkitError && error.hint ? `\n${error.hint}` : '';
@@ -52,12 +75,46 @@ export async function backupTargets(deps: AppDeps, names: string[], options: Bac
   return result;
 }
 
+/**
+ * Take the target's lock in each of `storages` (config order, so two runs never wait on each
+ * other crosswise), and clear what dead runs left there. Released in reverse on failure.
+ */
+export async function lockTarget(deps: AppDeps, target: Pick<TargetConfig, 'name'>, storages: Storage[], command: string): Promise<Lock> {
+  const held: Lock[] = [];
+  const release = async () => {
+    for (const lock of held.reverse()) await lock.release().catch((error: unknown) => deps.log.warn(`could not release a lock of ${target.name}: ${errorMessage(error)}`));
+  };
+  try {
+    await deps.state.ensure();
+    for (const storage of storages) {
+      await storage.ensure();
+      held.push(await storage.lock(target.name, command, deps.now()));
+      const removed = await storage.removeLeftovers(target.name);
+      if (removed.length > 0) deps.log.info({ storage: storage.name, files: removed }, `removed ${removed.length} leftover(s) of an interrupted run from ${storage.name}`);
+    }
+    const removed = await deps.state.removeLeftovers(target.name);
+    if (removed.length > 0) deps.log.info({ files: removed }, `removed ${removed.length} leftover file(s) of an interrupted run`);
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  return { release };
+}
+
+/** A new id: free in every storage the backup goes to. */
+async function freeId(target: TargetConfig, when: Date, storages: Storage[]): Promise<string> {
+  const prefix = baseId(target.name, when);
+  const taken = new Set<string>();
+  for (const storage of storages) for (const id of await storage.idsTaken(prefix)) taken.add(id);
+  return nextId(target.name, when, (candidate) => taken.has(candidate));
+}
+
 /** One target: lock, dump, commit. With `lock: false` the caller already holds the target's lock. */
 export async function backupTarget(
   deps: AppDeps,
   target: TargetConfig,
   options: BackupOptions & { lock?: boolean; driverOptions?: Record<string, unknown> },
-): Promise<Sidecar> {
+): Promise<BackupOutcome> {
   const started = deps.now();
   let id: string | null = null;
   let lock: Lock | undefined;
@@ -66,15 +123,14 @@ export async function backupTarget(
       throw new UsageError(`target ${target.name} has no "files" to back up`, { hint: 'Drop --only files, or add "files" to the target.' });
     }
     await target.driver.checkTools?.({ ...driverContext(deps, target, deps.signal, target.name) }, options.driverOptions ?? target.options, 'dump');
-    await deps.storage.ensure();
-    if (options.lock !== false) lock = await acquireLock(deps.storage.root, target.name, 'backup', started);
-    const removed = await deps.storage.removeLeftovers(target.name);
-    if (removed.length > 0) deps.log.info({ files: removed }, `removed ${removed.length} leftover file(s) of an interrupted run`);
-    id = nextId(target.name, started, (candidate) => deps.storage.isTaken(candidate));
-    const sidecar = await writeArchive(deps, target, id, started, options);
-    deps.log.info({ target: target.name, id, size: sidecar.archive.size }, `backup ${id} written`);
-    await recordRun(deps, { command: 'backup', target: target.name, id, started, error: undefined });
-    return sidecar;
+    const storages = deps.storages.forTarget(target);
+    if (options.lock !== false) lock = await lockTarget(deps, target, storages, 'backup');
+    id = await freeId(target, started, storages);
+    const outcome = await writeArchive(deps, target, id, started, storages, options);
+    deps.log.info({ target: target.name, id, size: outcome.sidecar.archive.size, storages: outcome.storages }, `backup ${id} written to ${outcome.storages.join(', ')}`);
+    const error = outcome.failed.length > 0 ? new PartialBackupError(outcome) : undefined;
+    await recordRun(deps, { command: 'backup', target: target.name, id, started, error });
+    return outcome;
   } catch (error) {
     await recordRun(deps, { command: 'backup', target: target.name, id, started, error });
     throw error;
@@ -88,16 +144,23 @@ async function writeArchive(
   target: TargetConfig,
   id: string,
   started: Date,
+  storages: Storage[],
   options: BackupOptions & { driverOptions?: Record<string, unknown> },
-): Promise<Sidecar> {
+): Promise<BackupOutcome> {
   const driverOptions = options.driverOptions ?? target.options;
   const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `backup of ${target.name}`);
-  // Stored (level 0), an archive costs little more than its SHA-256 hashes: the archive's is taken by
-  // a worker, on the second core. Deflating, both cores are busy already, and the worker's 10 MB
-  // would buy nothing.
-  const hashInWorker = target.compressionLevel === 0;
-  const { tempPath, stream } = deps.storage.createArchive(id, { hashInWorker });
-  const writer = new ZipWriter(stream, target.compressionLevel, (n) => deps.progress.bytes(n), hashInWorker ? { archiveHash: () => stream.sha256() } : {});
+  const file = archiveFileName(id);
+  // Stored (level 0) into one local folder, an archive costs little more than its SHA-256 hashes:
+  // the archive's is taken by a worker, on the second core, reading the file back. Deflating, both
+  // cores are busy already, and the worker's 10 MB would buy nothing.
+  const hashInWorker = target.compressionLevel === 0 && storages.length === 1 && storages[0]!.type === 'local';
+  const uploads = new Map<Storage, ArchiveUpload>(storages.map((storage) => [storage, storage.createArchive(id, file, { hashInWorker })]));
+  const failed: BackupOutcome['failed'] = [];
+  const onFailure = (name: string, error: Error) => deps.log.error({ target: target.name, storage: name }, `storage ${name} failed during backup ${id}: ${errorMessage(error)}`);
+  const fanOut = storages.length > 1 ? new FanOut([...uploads].map(([storage, upload]) => ({ name: storage.name, stream: upload.stream })), onFailure) : undefined;
+  const out = fanOut ?? uploads.get(storages[0]!)!.stream;
+  const single = uploads.get(storages[0]!)!;
+  const writer = new ZipWriter(out, target.compressionLevel, (n) => deps.progress.bytes(n), hashInWorker && single.sha256 ? { archiveHash: single.sha256 } : {});
   const onAbort = () => writer.abort(signal.reason as Error);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -152,14 +215,31 @@ async function writeArchive(
     await writer.addBuffer('manifest.json', Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { compressed: false });
     const archive = await writer.finish();
     if (signal.aborted) throw signal.reason;
-    await deps.storage.commitArchive(tempPath, id);
-    const sidecar: Sidecar = { ...manifest, archive: { file: `${id}.zip`, ...archive } };
-    await deps.storage.writeSidecar(sidecar);
-    return sidecar;
+    const sidecar: Sidecar = { ...manifest, archive: { file, ...archive } };
+    for (const [name, error] of fanOut?.failures ?? []) failed.push({ storage: name, error });
+    const landed: string[] = [];
+    // Each storage commits on its own: archive, then sidecar.
+    for (const [storage, upload] of uploads) {
+      if (fanOut?.failures.has(storage.name)) continue;
+      try {
+        await upload.commit();
+        await storage.writeSidecar(sidecar);
+        landed.push(storage.name);
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        deps.log.error({ target: target.name, storage: storage.name }, `storage ${storage.name} failed to commit backup ${id}: ${errorMessage(error)}`);
+        failed.push({ storage: storage.name, error });
+        await upload.abort().catch(() => undefined);
+        await storage.remove(id, file).catch(() => undefined);
+      }
+    }
+    if (landed.length === 0) throw failed[0]!.error;
+    for (const f of failed) await uploads.get(storages.find((s) => s.name === f.storage)!)!.abort().catch(() => undefined);
+    return { sidecar, storages: landed, failed };
   } catch (error) {
     writer.abort(error as Error);
-    stream.destroy();
-    await rm(tempPath, { force: true });
+    fanOut?.destroy();
+    await Promise.all([...uploads.values()].map((upload) => upload.abort().catch((abortError: unknown) => deps.log.warn(`could not remove a partial archive of ${id}: ${errorMessage(abortError)}`))));
     throw signal.aborted ? signal.reason : error;
   } finally {
     signal.removeEventListener('abort', onAbort);

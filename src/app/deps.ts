@@ -8,7 +8,8 @@ import type { DriverContext, Logger, ProcessRunner } from '../core/driver.js';
 import { TimeoutError, UsageError } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
 import { suggest } from '../core/suggest.js';
-import type { LocalStorage } from '../storage/local.js';
+import type { StorageSet } from '../storage/registry.js';
+import type { StateDir } from '../storage/state.js';
 
 export interface Progress {
   /** Begin a phase; `bytes` then reports what has passed since. */
@@ -21,7 +22,10 @@ export const noProgress: Progress = { start() {}, bytes() {}, stop() {} };
 
 export interface AppDeps {
   config: Config;
-  storage: LocalStorage;
+  /** The config's storages (narrowed by --storage). */
+  storages: StorageSet;
+  /** history.jsonl and the drivers' scratch files. */
+  state: StateDir;
   runner: ProcessRunner;
   log: Logger;
   now: () => Date;
@@ -77,7 +81,7 @@ export function driverContext(deps: AppDeps, target: TargetConfig, signal: Abort
     runner: deps.runner,
     env: deps.env,
     bin: target.bin,
-    tempPath: (name) => deps.storage.tempPath(tempId, name),
+    tempPath: (name) => deps.state.tempPath(tempId, name),
   };
 }
 
@@ -87,7 +91,7 @@ export async function recordRun(
   entry: { command: string; target: string | null; id: string | null; started: Date; error: unknown },
 ): Promise<void> {
   try {
-    await deps.storage.appendHistory({
+    await deps.state.appendHistory({
       time: entry.started.toISOString(),
       command: entry.command,
       target: entry.target,

@@ -1,18 +1,20 @@
-/** list: backups newest first, with stats over every backup that matched. */
-import { type BackupRecord, newestFirst, toRecord } from '../core/manifest.js';
+/** list: backups newest first, each once with the storages that hold it, and stats over every match. */
+import type { BackupRecord } from '../core/manifest.js';
+import { readCatalog, recordOf } from './catalog.js';
 import type { AppDeps } from './deps.js';
 import { selectTargets } from './deps.js';
 
 export interface ListResult {
   backups: BackupRecord[];
   stats: { count: number; totalBytes: number; oldest: string | null; newest: string | null };
+  /** Storages that could not be listed. */
+  failures: { storage: string; error: string }[];
 }
 
 export async function listBackups(deps: AppDeps, targets: string[], options: { limit: number | undefined }): Promise<ListResult> {
   const wanted = targets.length > 0 ? new Set(selectTargets(deps, targets).map((t) => t.name)) : undefined;
-  const sidecars = await deps.storage.listSidecars((file, reason) => deps.log.warn({ file }, `skipping ${file}: ${reason}`));
-  const matched = sidecars.filter((s) => !wanted || wanted.has(s.target)).sort(newestFirst);
-  const records = matched.map(toRecord);
+  const catalog = await readCatalog(deps);
+  const records = catalog.backups.filter((b) => !wanted || wanted.has(b.sidecar.target)).map(recordOf);
   return {
     backups: options.limit === undefined ? records : records.slice(0, options.limit),
     stats: {
@@ -21,5 +23,6 @@ export async function listBackups(deps: AppDeps, targets: string[], options: { l
       oldest: records.at(-1)?.createdAt ?? null,
       newest: records[0]?.createdAt ?? null,
     },
+    failures: catalog.failures,
   };
 }

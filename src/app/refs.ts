@@ -1,21 +1,27 @@
 /**
  * Resolving a ref (contract: "A ref is a backup id, `latest`, or a path to an archive file").
- * `latest` is the newest backup of the target that is not a pre-restore snapshot.
+ * `latest` is the newest backup of the target that is not a pre-restore snapshot. A backup is read
+ * from the first storage that holds it (config order), unless --storage names one.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError, VerificationError } from '../core/errors.js';
-import { isPathRef } from '../core/ids.js';
-import { type Sidecar, PRE_RESTORE_TAG, newestFirst } from '../core/manifest.js';
-import { readSidecarFile } from '../storage/local.js';
+import { archiveFileName, isPathRef } from '../core/ids.js';
+import { type Sidecar, PRE_RESTORE_TAG } from '../core/manifest.js';
+import type { ArchiveReader, Storage } from '../core/storage.js';
+import { openLocalArchive, readSidecarFile } from '../storage/local.js';
+import { readCatalog } from './catalog.js';
 import type { AppDeps } from './deps.js';
 
 export interface ResolvedRef {
-  /** The archive file. */
-  file: string;
+  /** For messages: the archive's path or s3:// name. */
+  name: string;
   /** Its sidecar; undefined for an archive given by path with no sidecar beside it. */
   sidecar: Sidecar | undefined;
   byPath: boolean;
+  /** The storages holding it, the one read from first; empty for a path. */
+  storages: Storage[];
+  open(): Promise<ArchiveReader>;
 }
 
 export async function resolveRef(deps: AppDeps, ref: string, target: string | undefined): Promise<ResolvedRef> {
@@ -24,29 +30,50 @@ export async function resolveRef(deps: AppDeps, ref: string, target: string | un
     if (!existsSync(file)) throw new VerificationError(`archive ${file} does not exist`);
     const sidecarFile = file.replace(/\.zip$/, '') + '.json';
     const sidecar = sidecarFile !== file ? await readSidecarFile(sidecarFile).catch(() => undefined) : undefined;
-    return { file, sidecar, byPath: true };
+    return { name: file, sidecar, byPath: true, storages: [], open: () => openLocalArchive(file) };
   }
+  const where = deps.storages.describe();
   if (ref === 'latest') {
     if (!target) throw new UsageError('"latest" needs a target', { hint: 'Name the target, or give a backup id.' });
-    const all = await deps.storage.listSidecars();
-    const newest = all.filter((s) => s.target === target && !s.tags.includes(PRE_RESTORE_TAG)).sort(newestFirst)[0];
-    if (!newest) throw new UsageError(`no backup of ${target} in ${deps.storage.root}`, { hint: `Make one with: backupkit backup ${target}` });
-    return { file: deps.storage.archivePath(newest.id), sidecar: newest, byPath: false };
+    const { backups } = await readCatalog(deps);
+    const newest = backups.find((b) => b.sidecar.target === target && !b.sidecar.tags.includes(PRE_RESTORE_TAG));
+    if (!newest) throw new UsageError(`no backup of ${target} in ${where}`, { hint: `Make one with: backupkit backup ${target}` });
+    return stored(newest.sidecar, newest.storages);
   }
-  const sidecar = await deps.storage.readSidecar(ref);
-  if (!sidecar) {
-    if (existsSync(deps.storage.archivePath(ref))) {
-      throw new VerificationError(`backup ${ref} has an archive but no sidecar: it is incomplete`, {
-        hint: `Give the archive by path to inspect it: ${deps.storage.archivePath(ref)}`,
-      });
+  const holding: Storage[] = [];
+  let sidecar: Sidecar | undefined;
+  let archiveOnly: Storage | undefined;
+  for (const storage of deps.storages.all) {
+    const found = await storage.readSidecar(ref);
+    if (found) {
+      sidecar ??= found;
+      holding.push(storage);
+    } else if (!archiveOnly && (await storage.hasArchive(ref, archiveFileName(ref)))) {
+      archiveOnly = storage;
     }
-    if (deps.config.targets.has(ref)) {
-      // A target's name where a backup id belongs: `verify app` for `verify --target app`, say.
-      throw new UsageError(`no backup ${ref} in ${deps.storage.root}: ${ref} is a target, not a backup id`, {
-        hint: `See its backups with: backupkit list ${ref}. Its newest is "latest" (backupkit restore ${ref} latest); verify checks them all with --target ${ref}.`,
-      });
-    }
-    throw new UsageError(`no backup ${ref} in ${deps.storage.root}`, { hint: 'See the ids with: backupkit list' });
   }
-  return { file: deps.storage.archivePath(ref), sidecar, byPath: false };
+  if (sidecar) return stored(sidecar, holding);
+  if (archiveOnly) {
+    throw new VerificationError(`backup ${ref} has an archive but no sidecar in storage ${archiveOnly.name}: it is incomplete`, {
+      hint: archiveOnly.type === 'local' ? `Give the archive by path to inspect it: ${path.join(archiveOnly.location, archiveFileName(ref))}` : 'An interrupted run leaves such an archive; clean removes it.',
+    });
+  }
+  if (deps.config.targets.has(ref)) {
+    // A target's name where a backup id belongs: `verify app` for `verify --target app`, say.
+    throw new UsageError(`no backup ${ref} in ${where}: ${ref} is a target, not a backup id`, {
+      hint: `See its backups with: backupkit list ${ref}. Its newest is "latest" (backupkit restore ${ref} latest); verify checks them all with --target ${ref}.`,
+    });
+  }
+  throw new UsageError(`no backup ${ref} in ${where}`, { hint: 'See the ids with: backupkit list' });
+}
+
+function stored(sidecar: Sidecar, storages: Storage[]): ResolvedRef {
+  const first = storages[0]!;
+  return {
+    name: first.type === 'local' ? path.join(first.location, sidecar.archive.file) : `${first.location}${sidecar.archive.file}`,
+    sidecar,
+    byPath: false,
+    storages,
+    open: () => first.openArchive(sidecar.id, sidecar.archive.file),
+  };
 }

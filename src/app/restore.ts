@@ -13,10 +13,10 @@ import { type FileSet, type Manifest, type Part, type Unit, PRE_RESTORE_TAG } fr
 import { type FileEntryRecord, restoreFileSet } from '../pipeline/files.js';
 import { checkArchive } from '../pipeline/verify.js';
 import { ZipReader } from '../pipeline/zipreader.js';
-import { acquireLock } from '../storage/lock.js';
-import { backupTarget } from './backup.js';
+import type { ArchiveReader } from '../core/storage.js';
+import { backupTarget, lockTarget } from './backup.js';
 import { type AppDeps, driverContext, getTarget, recordRun, withTimeout } from './deps.js';
-import { resolveRef } from './refs.js';
+import { type ResolvedRef, resolveRef } from './refs.js';
 
 export interface RestoreOptions {
   ref: string;
@@ -79,13 +79,30 @@ async function restoreInner(
   onId: (id: string) => void,
 ): Promise<RestoreResult> {
   const resolved = await resolveRef(deps, options.ref, target.name);
-  deps.progress.start(`checking ${resolved.file}`);
-  const checked = await checkArchive(resolved.file, resolved.sidecar, {
+  const archive = await resolved.open();
+  try {
+    return await restoreFrom(deps, target, options, started, onId, resolved, archive);
+  } finally {
+    await archive.close();
+  }
+}
+
+async function restoreFrom(
+  deps: AppDeps,
+  target: TargetConfig,
+  options: RestoreOptions,
+  started: Date,
+  onId: (id: string) => void,
+  resolved: ResolvedRef,
+  archive: ArchiveReader,
+): Promise<RestoreResult> {
+  deps.progress.start(`checking ${resolved.name}`);
+  const checked = await checkArchive(archive, resolved.sidecar, {
     entries: resolved.sidecar === undefined,
     onBytes: (n) => deps.progress.bytes(n),
   }).finally(() => deps.progress.stop());
   if (!checked.ok || !checked.manifest) {
-    throw new VerificationError(`${resolved.file}: ${checked.error}`, { hint: 'Nothing was restored. Pick another backup (backupkit list).' });
+    throw new VerificationError(`${resolved.name}: ${checked.error}`, { hint: 'Nothing was restored. Pick another backup (backupkit list).' });
   }
   const manifest = checked.manifest;
   onId(manifest.id);
@@ -100,7 +117,7 @@ async function restoreInner(
     target: target.name,
     id: manifest.id,
     createdAt: manifest.createdAt,
-    size: resolved.sidecar?.archive.size ?? 0,
+    size: resolved.sidecar?.archive.size ?? archive.size,
     database: source.database ?? source.path ?? '(unknown)',
     host: source.host,
     units: !parts.db ? [] : only ? manifest.units.filter((u) => only.includes(u.name)) : manifest.units,
@@ -128,8 +145,7 @@ async function restoreInner(
   }
 
   await target.driver.checkTools?.(driverContext(deps, target, deps.signal, manifest.id), driverOptions, 'restore');
-  await deps.storage.ensure();
-  const lock = await acquireLock(deps.storage.root, target.name, 'restore', deps.now());
+  const lock = await lockTarget(deps, target, deps.storages.lockSetFor(target), 'restore');
   try {
     let snapshot: string | null = null;
     if (options.snapshot) {
@@ -145,13 +161,14 @@ async function restoreInner(
           lock: false,
           driverOptions,
         });
-        snapshot = taken.id;
+        snapshot = taken.sidecar.id;
+        for (const failed of taken.failed) deps.log.warn(`the pre-restore snapshot ${snapshot} did not reach storage ${failed.storage}; it is in ${taken.storages.join(', ')}`);
         deps.log.info({ snapshot }, `pre-restore snapshot ${snapshot} taken`);
       } else {
         deps.log.info(`${plan.database} is empty: no pre-restore snapshot needed`);
       }
     }
-    await applyRestore(deps, target, resolved.file, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source, flush: options.flush }, parts);
+    await applyRestore(deps, target, archive, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source, flush: options.flush }, parts);
     return result(snapshot, false);
   } finally {
     await lock.release();
@@ -206,14 +223,14 @@ function resolveOnly(target: TargetConfig, manifest: Manifest, names: string[]):
 export async function applyRestore(
   deps: AppDeps,
   target: TargetConfig,
-  file: string,
+  archive: ArchiveReader,
   manifest: Manifest,
   driverOptions: Record<string, unknown>,
   plan: RestorePlan,
   parts: { db: boolean; files: boolean },
 ): Promise<void> {
   const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `restore of ${target.name}`);
-  const reader = await ZipReader.open(file);
+  const reader = await ZipReader.fromArchive(archive);
   try {
     if (parts.db) {
       deps.progress.start(`${target.name}: restoring ${manifest.id}`);

@@ -1,34 +1,41 @@
-/** verify: check archives (every backup in the storage when no refs are given). */
-import { errorMessage } from '../core/errors.js';
-import { newestFirst } from '../core/manifest.js';
-import { checkArchive, type CheckName } from '../pipeline/verify.js';
+/** verify: check archives (every backup in the storages when no refs are given). */
+import { ExitCode, errorMessage, exitCodeOf } from '../core/errors.js';
+import type { ArchiveReader } from '../core/storage.js';
+import { checkArchive, type CheckName, type CheckResult } from '../pipeline/verify.js';
+import { readCatalog } from './catalog.js';
 import { type AppDeps, recordRun } from './deps.js';
-import { resolveRef } from './refs.js';
+import { type ResolvedRef, resolveRef } from './refs.js';
 
 export interface VerifyResult {
   id: string;
   ok: boolean;
   checks: CheckName[];
   error: string | null;
+  /** The storage whose copy was checked (absent for an archive given by path). */
+  storage?: string;
 }
 
 export async function verifyBackups(deps: AppDeps, refs: string[], options: { target: string | undefined }): Promise<VerifyResult[]> {
   const results: VerifyResult[] = [];
-  const items: { id: string; target: string | null; run: () => ReturnType<typeof checkArchive> }[] = [];
+  const items: { id: string; target: string | null; resolved: ResolvedRef }[] = [];
   if (refs.length === 0) {
-    const sidecars = (await deps.storage.listSidecars()).filter((s) => !options.target || s.target === options.target).sort(newestFirst);
-    for (const sidecar of sidecars) {
-      items.push({ id: sidecar.id, target: sidecar.target, run: () => checkArchive(deps.storage.archivePath(sidecar.id), sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n) }) });
+    const { backups } = await readCatalog(deps);
+    for (const backup of backups.filter((b) => !options.target || b.sidecar.target === options.target)) {
+      // Every copy is checked: a backup may be good in one storage and damaged in another.
+      for (const storage of backup.storages) {
+        const { sidecar } = backup;
+        items.push({
+          id: sidecar.id,
+          target: sidecar.target,
+          resolved: { name: sidecar.archive.file, sidecar, byPath: false, storages: [storage], open: () => storage.openArchive(sidecar.id, sidecar.archive.file) },
+        });
+      }
     }
   } else {
     for (const ref of refs) {
       try {
         const resolved = await resolveRef(deps, ref, options.target);
-        items.push({
-          id: resolved.sidecar?.id ?? ref,
-          target: resolved.sidecar?.target ?? null,
-          run: () => checkArchive(resolved.file, resolved.sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n) }),
-        });
+        items.push({ id: resolved.sidecar?.id ?? ref, target: resolved.sidecar?.target ?? null, resolved });
       } catch (error) {
         results.push({ id: ref, ok: false, checks: [], error: errorMessage(error) });
       }
@@ -37,12 +44,30 @@ export async function verifyBackups(deps: AppDeps, refs: string[], options: { ta
   for (const item of items) {
     if (deps.signal.aborted) throw deps.signal.reason;
     const started = deps.now();
-    deps.progress.start(`verifying ${item.id}`);
-    const checked = await item.run().finally(() => deps.progress.stop());
+    const storage = item.resolved.storages[0]?.name;
+    deps.progress.start(`verifying ${item.id}${storage && deps.storages.all.length > 1 ? ` in ${storage}` : ''}`);
+    const checked = await check(deps, item.resolved).finally(() => deps.progress.stop());
     const id = checked.manifest?.id ?? item.id;
-    results.push({ id, ok: checked.ok, checks: checked.checks, error: checked.error });
-    if (!checked.ok) deps.log.error({ id }, `${id}: ${checked.error}`);
+    results.push({ id, ok: checked.ok, checks: checked.checks, error: checked.error, ...(storage ? { storage } : {}) });
+    if (!checked.ok) deps.log.error({ id, storage }, `${id}${storage ? ` (${storage})` : ''}: ${checked.error}`);
     await recordRun(deps, { command: 'verify', target: item.target ?? checked.manifest?.target ?? null, id, started, error: checked.ok ? undefined : checked.error });
   }
   return results;
+}
+
+/** Open and check one archive; a missing or unreadable one is a failed check, not a crash. */
+export async function check(deps: AppDeps, resolved: ResolvedRef): Promise<CheckResult> {
+  let archive: ArchiveReader;
+  try {
+    archive = await resolved.open();
+  } catch (error) {
+    // A missing archive is a failed check (exit 3); a storage that cannot be reached is not (exit 1).
+    if (exitCodeOf(error) !== ExitCode.verification) throw error;
+    return { ok: false, checks: [], error: errorMessage(error), manifest: undefined };
+  }
+  try {
+    return await checkArchive(archive, resolved.sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n) });
+  } finally {
+    await archive.close();
+  }
 }

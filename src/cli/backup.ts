@@ -1,10 +1,11 @@
 /** backup [targets...]: one archive per target. */
+import path from 'node:path';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { formatBytes } from '../core/format.js';
 import { formatDuration } from '../core/duration.js';
-import type { Part } from '../core/manifest.js';
-import type { RunAction } from './context.js';
+import type { BackupRecord, Part } from '../core/manifest.js';
+import type { CliContext, RunAction } from './context.js';
 import { failureExitCode } from './exit.js';
 import { collect } from './parse.js';
 
@@ -12,6 +13,13 @@ interface BackupFlags {
   only?: 'db' | 'files';
   tag: string[];
   note?: string;
+}
+
+/** The archive's path for a single local storage, else the storages' names. */
+function where(ctx: CliContext, record: BackupRecord): string {
+  const storages = record.storages.map((name) => ctx.deps.storages.get(name));
+  if (storages.length === 1 && storages[0]!.type === 'local') return path.join(storages[0]!.location, record.file);
+  return `in ${storages.map((s) => (s.type === 'local' ? `${s.name} (${path.join(s.location, record.file)})` : `${s.name} (${s.location}${record.file})`)).join(', ')}`;
 }
 
 export function registerBackup(program: Command, run: RunAction): void {
@@ -30,8 +38,7 @@ export function registerBackup(program: Command, run: RunAction): void {
         ctx.print({ backups: result.backups, failures: result.failures.map(({ target, error }) => ({ target, error })) }, () =>
           [
             ...result.backups.map(
-              (b) =>
-                `✔ ${b.id}  ${b.units} unit(s), ${b.files} file(s)  ${formatBytes(b.size)}  in ${formatDuration(b.durationMs)}  ${ctx.deps.storage.archivePath(b.id)}`,
+              (b) => `✔ ${b.id}  ${b.units} unit(s), ${b.files} file(s)  ${formatBytes(b.size)}  in ${formatDuration(b.durationMs)}  ${where(ctx, b)}`,
             ),
             ...result.failures.map((f) => `✖ ${f.target}: ${f.error}`),
           ].join('\n'),

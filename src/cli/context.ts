@@ -13,6 +13,7 @@ export interface GlobalOptions {
   logFormat?: 'pretty' | 'json';
   progress: boolean;
   yes?: boolean;
+  storage?: string;
 }
 
 export interface Io {
@@ -61,11 +62,17 @@ export async function createContext(command: Command, io: Io): Promise<CliContex
   const { createDriverRegistry } = await import('../drivers/registry.js');
   const config = await loadConfig({ file: globals.config, cwd: io.cwd, env: io.env, drivers: createDriverRegistry() });
   for (const secret of config.secrets) io.secrets.add(secret);
-  const [{ LocalStorage }, { createRunner }] = await Promise.all([import('../storage/local.js'), import('../drivers/spawn.js')]);
+  const [{ createStorages }, { StateDir, defaultStateRoot }, { createRunner }] = await Promise.all([
+    import('../storage/registry.js'),
+    import('../storage/state.js'),
+    import('../drivers/spawn.js'),
+  ]);
   const progressOn = globals.progress && !globals.quiet && Boolean(io.stderr.isTTY) && !io.env.CI;
+  const storages = await createStorages(config);
   const deps: AppDeps = {
     config,
-    storage: new LocalStorage(config.storagePath),
+    storages: globals.storage ? storages.only(globals.storage) : storages,
+    state: new StateDir(config.stateDir ?? defaultStateRoot(io.env, os.homedir())),
     runner: createRunner(log, (text) => redact(text, io.secrets)),
     log,
     now: io.now,

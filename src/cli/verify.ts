@@ -21,8 +21,8 @@ export function registerVerify(program: Command, run: RunAction): void {
         const results = await verifyBackups(ctx.deps, refs, { target: flags.target });
         ctx.print({ results }, () =>
           results.length === 0
-            ? `no backups to verify in ${ctx.deps.storage.root}`
-            : results.map((r) => (r.ok ? `✔ ${r.id}  ok (${r.checks.join(', ')})` : `✖ ${r.id}  ${r.error}`)).join('\n'),
+            ? `no backups to verify in ${ctx.deps.storages.describe()}`
+            : results.map((r) => `${r.ok ? '✔' : '✖'} ${r.id}${r.storage && ctx.deps.storages.all.length > 1 ? ` (${r.storage})` : ''}  ${r.ok ? `ok (${r.checks.join(', ')})` : r.error}`).join('\n'),
         );
         return results.every((r) => r.ok) ? ExitCode.ok : ExitCode.verification;
       }),

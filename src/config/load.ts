@@ -28,12 +28,35 @@ export interface TargetConfig {
   compressionLevel: number;
   retention: RetentionRules | undefined;
   bin: string | undefined;
+  /** The names of the storages it writes to, in config order; never empty. */
+  storages: string[];
 }
+
+export type StorageConfig =
+  | { name: string; type: 'local'; path: string; retention: RetentionRules | undefined }
+  | {
+      name: string;
+      type: 's3';
+      bucket: string;
+      prefix: string;
+      region: string | undefined;
+      endpoint: string | undefined;
+      forcePathStyle: boolean;
+      accessKeyId: string | undefined;
+      secretAccessKey: string | undefined;
+      sessionToken: string | undefined;
+      partSize: number | undefined;
+      queueSize: number | undefined;
+      retention: RetentionRules | undefined;
+    };
 
 export interface Config {
   file: string;
   dir: string;
-  storagePath: string;
+  /** Every storage, in config order (`storage: {path}` is one local storage named "local"). */
+  storages: StorageConfig[];
+  /** history.jsonl and scratch files: the first local storage's folder, else undefined (the caller picks). */
+  stateDir: string | undefined;
   targets: Map<string, TargetConfig>;
   /** Every secret value in the config, for redaction. */
   secrets: Set<string>;
@@ -111,6 +134,9 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
   // Targets are checked even when something else is wrong, so that one run shows every problem.
   const rawTargets = isPlainObject(filled) && isPlainObject(filled.targets) ? filled.targets : {};
   const defaults = top.success ? top.data.defaults : undefined;
+  const storages = top.success ? resolveStorages(top.data, dir, problems) : [];
+  const storageNames = storages.map((st) => st.name);
+  const defaultStorages = defaults?.storages ? checkStorageNames(defaults.storages, storageNames, ['defaults', 'storages'], problems) : storageNames;
 
   const targets = new Map<string, TargetConfig>();
   for (const [name, rawTarget] of Object.entries(rawTargets)) {
@@ -120,15 +146,18 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
       compressionLevel: defaults?.compression?.level,
       retention: defaults?.retention,
     });
-    if (target) targets.set(name, target);
+    if (target) {
+      const own = rawTarget.storages;
+      target.storages = Array.isArray(own) ? checkStorageNames(own as string[], storageNames, ['targets', name, 'storages'], problems) : defaultStorages;
+      targets.set(name, target);
+    }
   }
   if (problems.length > 0 || !top.success) throw new ConfigError(file, problems);
-  const { storage } = top.data;
-
   return {
     file,
     dir,
-    storagePath: path.resolve(dir, storage?.path ?? './backups'),
+    storages,
+    stateDir: storages.find((st) => st.type === 'local')?.path as string | undefined,
     targets,
     secrets: collectSecrets(filled),
   };
@@ -166,7 +195,7 @@ function resolveTarget(
     problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));
     return undefined;
   }
-  const { driver: _driver, files, timeout, compression, retention, bin, ...options } = parsed.data as Record<string, unknown> & {
+  const { driver: _driver, files, timeout, compression, retention, bin, storages: _storages, ...options } = parsed.data as Record<string, unknown> & {
     files?: string[];
     timeout?: string | number;
     compression?: { level?: number };
@@ -187,7 +216,57 @@ function resolveTarget(
     compressionLevel: compression?.level ?? defaults.compressionLevel ?? DEFAULT_COMPRESSION_LEVEL,
     retention: retention ?? defaults.retention,
     bin: bin === undefined ? undefined : path.resolve(dir, bin),
+    storages: [],
   };
+}
+
+type TopLevel = z.infer<typeof topLevelSchema>;
+
+/** `storages`, or the single local `storage`, or ./backups; both given is a config error. */
+function resolveStorages(top: TopLevel, dir: string, problems: string[]): StorageConfig[] {
+  if (top.storage && top.storages) {
+    problems.push('storage and storages: give one of them ("storage": {"path"} is one local storage named "local")');
+    return [];
+  }
+  if (!top.storages) return [{ name: 'local', type: 'local', path: path.resolve(dir, top.storage?.path ?? './backups'), retention: undefined }];
+  const entries = Object.entries(top.storages);
+  if (entries.length === 0) problems.push('storages: define at least one storage, e.g. {"local": {"type": "local", "path": "./backups"}}');
+  const blank = (value: string | undefined) => (value === undefined || value === '' ? undefined : value);
+  return entries.map(([name, st]): StorageConfig => {
+    if (st.type === 'local') return { name, type: 'local', path: path.resolve(dir, st.path), retention: st.retention };
+    const prefix = blank(st.prefix) ?? '';
+    const endpoint = blank(st.endpoint);
+    if (endpoint !== undefined && !/^https?:\/\/[^/\s]+/.test(endpoint)) problems.push(`${formatPath(['storages', name, 'endpoint'])}: expected an http:// or https:// URL, got "${endpoint}"`);
+    const accessKeyId = blank(st.accessKeyId);
+    const secretAccessKey = blank(st.secretAccessKey);
+    if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+      problems.push(`${formatPath(['storages', name, accessKeyId ? 'secretAccessKey' : 'accessKeyId'])}: required with ${accessKeyId ? 'accessKeyId' : 'secretAccessKey'} (or leave both out to use the AWS SDK's credentials chain)`);
+    }
+    return {
+      name,
+      type: 's3',
+      bucket: st.bucket,
+      prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
+      region: blank(st.region),
+      endpoint,
+      forcePathStyle: st.forcePathStyle ?? false,
+      accessKeyId,
+      secretAccessKey,
+      sessionToken: blank(st.sessionToken),
+      partSize: st.partSize,
+      queueSize: st.queueSize,
+      retention: st.retention,
+    };
+  });
+}
+
+function checkStorageNames(names: string[], known: string[], at: (string | number)[], problems: string[]): string[] {
+  for (const [index, name] of names.entries()) {
+    if (known.includes(name)) continue;
+    const hint = suggest(name, known);
+    problems.push(`${formatPath([...at, index])}: unknown storage "${name}"${hint ? ` (did you mean "${hint}"?)` : ''}; storages: ${known.join(', ') || '(none)'}`);
+  }
+  return [...new Set(names)].filter((n) => known.includes(n));
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

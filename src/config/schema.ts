@@ -29,10 +29,46 @@ export const storageSchema = z.strictObject({
   path: z.string().min(1).optional(),
 });
 
+const STORAGE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+const sizeSchema = z.number().int().positive();
+
+export const localStorageSchema = z.strictObject({
+  type: z.literal('local'),
+  path: z.string().min(1),
+  retention: retentionSchema.optional(),
+});
+
+export const s3StorageSchema = z.strictObject({
+  type: z.literal('s3'),
+  bucket: z.string().min(3).max(63),
+  /** Keys start with it; a non-empty prefix gets a trailing "/" when it has none. */
+  prefix: z.string().optional(),
+  region: z.string().optional(),
+  endpoint: z.string().optional(),
+  forcePathStyle: z.boolean().optional(),
+  accessKeyId: z.string().optional(),
+  secretAccessKey: z.string().optional(),
+  sessionToken: z.string().optional(),
+  /** Bytes per multipart part (at least 5 MiB, as S3 requires). */
+  partSize: sizeSchema.min(5 * 1024 * 1024, { message: 'S3 parts are at least 5 MiB (5242880 bytes)' }).max(5 * 1024 * 1024 * 1024).optional(),
+  /** Parts uploaded at once. */
+  queueSize: sizeSchema.max(64).optional(),
+  retention: retentionSchema.optional(),
+});
+
+export const storagesSchema = z.record(
+  z.string().regex(STORAGE_NAME, { message: 'invalid storage name; use letters, digits, "_" and "-"' }),
+  z.discriminatedUnion('type', [localStorageSchema, s3StorageSchema]),
+);
+export type StorageConfigInput = z.infer<typeof localStorageSchema> | z.infer<typeof s3StorageSchema>;
+
+const storageNames = z.array(z.string().min(1)).min(1);
+
 export const defaultsSchema = z.strictObject({
   timeout: durationSchema.optional(),
   compression: compressionSchema.optional(),
   retention: retentionSchema.optional(),
+  storages: storageNames.optional(),
 });
 
 /** Keys every target may carry, whatever its driver. */
@@ -44,11 +80,14 @@ export const commonTargetShape = {
   retention: retentionSchema.optional(),
   /** The folder holding the driver's tools, searched before PATH. */
   bin: z.string().min(1).optional(),
+  /** The storages this target writes to (default: defaults.storages, else every storage). */
+  storages: storageNames.optional(),
 };
 
 export const topLevelSchema = z.strictObject({
   $schema: z.string().optional(),
   storage: storageSchema.optional(),
+  storages: storagesSchema.optional(),
   defaults: defaultsSchema.optional(),
   targets: z.record(z.string(), z.record(z.string(), z.unknown())),
 });

@@ -88,11 +88,13 @@ export interface BackupRecord {
   encrypted: boolean;
   tags: string[];
   note: string | null;
+  /** The storages that hold it. */
+  storages: string[];
 }
 
 export const PRE_RESTORE_TAG = 'pre-restore';
 
-export function toRecord(sidecar: Sidecar): BackupRecord {
+export function toRecord(sidecar: Sidecar, storages: string[]): BackupRecord {
   return {
     id: sidecar.id,
     target: sidecar.target,
@@ -107,6 +109,7 @@ export function toRecord(sidecar: Sidecar): BackupRecord {
     encrypted: false,
     tags: sidecar.tags,
     note: sidecar.note,
+    storages,
   };
 }
 

@@ -5,12 +5,12 @@
  *              nothing unlisted is there, and no entry would land outside its folder
  *   checksums  every entry's size and SHA-256 match the manifest (reads every entry)
  */
-import { stat } from 'node:fs/promises';
 import { errorMessage } from '../core/errors.js';
 import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar } from '../core/manifest.js';
 import { formatBytes } from '../core/format.js';
+import type { ArchiveReader } from '../core/storage.js';
 import { unsafeFileEntries } from './files.js';
-import { hashFile, hashStream } from './hash.js';
+import { hashStream } from './hash.js';
 import { hashFileInWorker } from './hashworker.js';
 import { ZipReader } from './zipreader.js';
 
@@ -29,28 +29,34 @@ export interface CheckOptions {
   onBytes?: (n: number) => void;
 }
 
-export async function checkArchive(file: string, sidecar: Sidecar | undefined, options: CheckOptions): Promise<CheckResult> {
+/** The archive's SHA-256: in a worker for a local file, else as its bytes stream in. */
+export function hashArchive(archive: ArchiveReader, onBytes?: (n: number) => void, inWorker = true): Promise<{ sha256: string; size: number }> {
+  if (archive.localPath && inWorker) return hashFileInWorker(archive.localPath, archive.size, onBytes);
+  return hashStream(archive.stream(0, archive.size), onBytes);
+}
+
+export async function checkArchive(archive: ArchiveReader, sidecar: Sidecar | undefined, options: CheckOptions): Promise<CheckResult> {
   const checks: CheckName[] = [];
   const fail = (error: string, manifest?: Manifest): CheckResult => ({ ok: false, checks, error, manifest });
 
   // The whole-file hash runs in a worker while the entries are checked here.
   let archiveHash: Promise<{ sha256: string; size: number }> | undefined;
   if (sidecar) {
-    const size = await stat(file).then((s) => s.size, () => undefined);
-    if (size === undefined) return fail(`archive ${file} is missing`);
+    const size = archive.size;
     if (size !== sidecar.archive.size) {
       return fail(`archive is ${size < sidecar.archive.size ? 'truncated' : 'larger than recorded'}: ${formatBytes(size)}, expected ${formatBytes(sidecar.archive.size)}`);
     }
     if (!options.entries) {
       // Nothing runs beside the hash here (restore's check): no worker to start.
-      const { sha256 } = await hashFile(file, options.onBytes);
+      const { sha256 } = await hashArchive(archive, options.onBytes, false);
       if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
       checks.push('archive');
     } else {
-      archiveHash = hashFileInWorker(file, size, options.onBytes);
+      archiveHash = hashArchive(archive, options.onBytes);
+      archiveHash.catch(() => undefined);
     }
   }
-  const entryChecks = await checkEntries(file, sidecar, options, checks);
+  const entryChecks = await checkEntries(archive, sidecar, options, checks);
   if (archiveHash) {
     const { sha256 } = await archiveHash;
     if (sha256 !== sidecar!.archive.sha256) {
@@ -64,11 +70,11 @@ export async function checkArchive(file: string, sidecar: Sidecar | undefined, o
 }
 
 /** The zip structure, the manifest against the sidecar, and (with `entries`) every entry's hash. */
-async function checkEntries(file: string, sidecar: Sidecar | undefined, options: CheckOptions, checks: CheckName[]): Promise<CheckResult> {
+async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined, options: CheckOptions, checks: CheckName[]): Promise<CheckResult> {
   const fail = (error: string, manifest?: Manifest): CheckResult => ({ ok: false, checks, error, manifest });
   let reader: ZipReader;
   try {
-    reader = await ZipReader.open(file);
+    reader = await ZipReader.fromArchive(archive);
   } catch (error) {
     return fail(errorMessage(error));
   }

@@ -3,11 +3,12 @@
  * zip64 included. Any structural problem (truncation, a bad central directory, an unsafe name)
  * is a VerificationError.
  */
-import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
 import { VerificationError, errorMessage } from '../core/errors.js';
+import type { ArchiveReader } from '../core/storage.js';
+import { openLocalArchive } from '../storage/local.js';
 import { inflateIndexed, indexFits } from './inflate.js';
 import { BLOCK_INDEX_ID, type BlockIndex, S_IFDIR, S_IFLNK, S_IFMT, readBlockIndex } from './zipformat.js';
 
@@ -21,18 +22,70 @@ export interface ZipEntryInfo {
   modified: Date;
 }
 
+/** yauzl's view of an archive: positional reads and ranged streams, from a file or an object. */
+class RangeReader extends yauzl.RandomAccessReader {
+  constructor(private readonly archive: ArchiveReader) {
+    super();
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    return this.archive.stream(start, end);
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    readFully(this.archive, buffer, offset, length, position).then(() => callback(null), callback);
+  }
+}
+
+/** Read exactly `length` bytes at `position`, or fail: an archive that ends early is damaged. */
+export async function readFully(archive: ArchiveReader, buffer: Buffer, offset: number, length: number, position: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const n = await archive.read(buffer, offset + done, length - done, position + done);
+    if (n === 0) throw new VerificationError(`${archive.name}: the archive ends at byte ${position + done}, inside data it declares`);
+    done += n;
+  }
+}
+
 export class ZipReader {
   private constructor(
-    readonly file: string,
+    readonly archive: ArchiveReader,
     private readonly zip: yauzl.ZipFile,
     private readonly raw: Map<string, yauzl.Entry>,
     readonly entries: Map<string, ZipEntryInfo>,
+    private readonly ownsArchive: boolean,
   ) {}
 
+  get file(): string {
+    return this.archive.name;
+  }
+
+  /** A zip file on this machine; `close` closes it. */
   static async open(file: string): Promise<ZipReader> {
+    let archive: ArchiveReader;
+    try {
+      archive = await openLocalArchive(file);
+    } catch (error) {
+      throw new VerificationError(`${file}: not a readable zip archive (${errorMessage(error)})`, { cause: error });
+    }
+    try {
+      return await ZipReader.read(archive, true);
+    } catch (error) {
+      await archive.close();
+      throw error;
+    }
+  }
+
+  /** A zip in any storage; the caller closes `archive` after the reader. */
+  static fromArchive(archive: ArchiveReader): Promise<ZipReader> {
+    return ZipReader.read(archive, false);
+  }
+
+  private static async read(archive: ArchiveReader, owns: boolean): Promise<ZipReader> {
+    const file = archive.name;
     let zip: yauzl.ZipFile;
     try {
-      zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: true });
+      zip = await yauzl.fromRandomAccessReaderPromise(new RangeReader(archive), archive.size, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: true });
     } catch (error) {
       throw new VerificationError(`${file}: not a readable zip archive (${errorMessage(error)})`, { cause: error });
     }
@@ -61,7 +114,7 @@ export class ZipReader {
       }
       throw new VerificationError(`${file}: damaged zip archive (${message})`, { cause: error });
     }
-    return new ZipReader(file, zip, raw, entries);
+    return new ZipReader(archive, zip, raw, entries, owns);
   }
 
   /**
@@ -86,12 +139,9 @@ export class ZipReader {
     const index = entry.compressionMethod === 8 ? blockIndexOf(entry) : undefined;
     let data: Readable;
     if (index && indexFits({ index, compressedSize: entry.compressedSize, size: expected })) {
-      data = inflateIndexed({ file: this.file, name, start, compressedSize: entry.compressedSize, size: expected, index });
+      data = inflateIndexed({ archive: this.archive, name, start, compressedSize: entry.compressedSize, size: expected, index });
     } else {
-      const raw: Readable =
-        entry.compressedSize === 0
-          ? Readable.from([])
-          : createReadStream(this.file, { start, end: start + entry.compressedSize - 1, highWaterMark: 1 << 20 });
+      const raw: Readable = entry.compressedSize === 0 ? Readable.from([]) : this.archive.stream(start, start + entry.compressedSize);
       data = entry.compressionMethod === 8 ? raw.pipe(createInflateRaw({ chunkSize: 1 << 20 })) : raw;
       if (data !== raw) raw.once('error', (error) => data.destroy(error));
     }
@@ -117,6 +167,7 @@ export class ZipReader {
 
   close(): void {
     this.zip.close();
+    if (this.ownsArchive) void this.archive.close().catch(() => undefined);
   }
 }
 

@@ -1,97 +1,125 @@
 /**
- * The storage folder (contract: "Storage layout and archive"):
- *   <id>.zip, <id>.json (sidecar), history.jsonl, .locks/<target>.lock
+ * A storage folder (contract: "Storage layout and archive"):
+ *   <id>.zip, <id>.json (sidecar), .locks/<target>.lock
  * An archive is written under a hidden temporary name, flushed, renamed; its sidecar comes last,
  * so a backup exists only once both are in place. Temporary names carry the writer's pid, which
  * lets a later run remove what a dead run left behind.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { appendFile, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, readFileSync } from 'node:fs';
+import { type FileHandle, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BACKUP_ID, archiveFileName, sidecarFileName } from '../core/ids.js';
+import { Readable } from 'node:stream';
+import { BACKUP_ID, sidecarFileName } from '../core/ids.js';
+import { VerificationError } from '../core/errors.js';
 import { type Sidecar, isSidecar } from '../core/manifest.js';
+import type { RetentionPolicy } from '../core/retention.js';
+import type { ArchiveReader, ArchiveUpload, Lock, Storage, StorageListing } from '../core/storage.js';
 import { ArchiveFile } from './archivefile.js';
-import { isProcessAlive } from './process.js';
+import { acquireLock } from './lock.js';
+import { partialPath, removePartials } from './partial.js';
 
-const PARTIAL = /^\.([^.]+)\.(.+)\.(\d+)\.partial$/;
+const ARCHIVE_NAME = /^(.+)\.zip(\.age)?$/;
 
-export interface HistoryEntry {
-  time: string;
-  command: string;
-  target: string | null;
-  id: string | null;
-  ok: boolean;
-  durationMs: number;
-  error: string | null;
-}
+export class LocalStorage implements Storage {
+  readonly type = 'local' as const;
 
-export class LocalStorage {
-  constructor(readonly root: string) {}
+  constructor(
+    readonly root: string,
+    readonly name = 'local',
+    readonly retention: RetentionPolicy | undefined = undefined,
+  ) {}
+
+  get location(): string {
+    return this.root;
+  }
 
   async ensure(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
   }
 
-  archivePath(id: string): string {
-    return path.join(this.root, archiveFileName(id));
+  archivePath(file: string): string {
+    return path.join(this.root, path.basename(file));
   }
 
   sidecarPath(id: string): string {
     return path.join(this.root, sidecarFileName(id));
   }
 
-  /** Is the id used by an archive, a sidecar, or a run writing one now? */
-  isTaken(id: string): boolean {
-    return existsSync(this.archivePath(id)) || existsSync(this.sidecarPath(id));
-  }
-
-  /** Every sidecar in the storage; unreadable or foreign JSON files are reported, not fatal. */
-  async listSidecars(onSkip?: (file: string, reason: string) => void): Promise<Sidecar[]> {
+  async list(): Promise<StorageListing> {
+    const listing: StorageListing = { sidecars: [], sidecarIds: new Set(), archives: new Map(), skipped: [] };
     let names: string[];
     try {
       names = await readdir(this.root);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return listing;
       throw error;
     }
-    const candidates = names.filter((n) => n.endsWith('.json') && !n.startsWith('.') && BACKUP_ID.test(n.slice(0, -5)));
-    // Synchronous reads: for thousands of small files they cost a fraction of the async path's
-    // open/stat/read/close round trips, and a listing has nothing else to do meanwhile.
-    const out: Sidecar[] = [];
-    for (const name of candidates) {
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const archive = ARCHIVE_NAME.exec(name);
+      if (archive && BACKUP_ID.test(archive[1]!)) {
+        const info = await stat(path.join(this.root, name)).catch(() => undefined);
+        if (info?.isFile()) listing.archives.set(archive[1]!, { size: info.size, modified: info.mtime });
+        continue;
+      }
+      if (!name.endsWith('.json') || !BACKUP_ID.test(name.slice(0, -5))) continue;
+      listing.sidecarIds.add(name.slice(0, -5));
+      // Synchronous reads: for thousands of small files they cost a fraction of the async path's
+      // open/stat/read/close round trips, and a listing has nothing else to do meanwhile.
       try {
         const value: unknown = JSON.parse(readFileSync(path.join(this.root, name), 'utf8'));
-        if (isSidecar(value)) out.push(value);
-        else onSkip?.(name, 'not a backupkit sidecar');
+        if (isSidecar(value)) listing.sidecars.push(value);
+        else listing.skipped.push({ name, reason: 'not a backupkit sidecar' });
       } catch (error) {
-        onSkip?.(name, (error as Error).message);
+        listing.skipped.push({ name, reason: (error as Error).message });
       }
     }
-    return out;
+    return listing;
   }
 
   async readSidecar(id: string): Promise<Sidecar | undefined> {
     return readSidecarFile(this.sidecarPath(id));
   }
 
+  async idsTaken(prefix: string): Promise<Set<string>> {
+    const taken = new Set<string>();
+    const names = await readdir(this.root).catch(() => [] as string[]);
+    for (const name of names) {
+      if (!name.startsWith(prefix)) continue;
+      const id = name.replace(/\.(zip|zip\.age|json)$/, '');
+      if (id !== name) taken.add(id);
+    }
+    return taken;
+  }
+
+  async hasArchive(_id: string, file: string): Promise<boolean> {
+    return stat(this.archivePath(file)).then((s) => s.isFile(), () => false);
+  }
+
   /** A temporary path for `id`, removed by a later run if this one dies. */
   tempPath(id: string, name: string): string {
-    return path.join(this.root, `.${id}.${name}.${process.pid}.partial`);
+    return partialPath(this.root, id, name);
   }
 
   /**
-   * A write stream for a new archive under its temporary name; it finishes once on disk. With
-   * `hashInWorker`, the stream hashes the file as it is written (`stream.sha256()`, once finished).
+   * A new archive under its temporary name; `commit` flushes the folder after the rename. With
+   * `hashInWorker`, the file is hashed as it is written, by a worker reading it back.
    */
-  createArchive(id: string, options: { hashInWorker?: boolean } = {}): { tempPath: string; stream: ArchiveFile } {
-    const tempPath = this.tempPath(id, 'zip');
-    return { tempPath, stream: new ArchiveFile(tempPath, options) };
-  }
-
-  /** Give the finished (and flushed) archive its final name. */
-  async commitArchive(tempPath: string, id: string): Promise<void> {
-    await rename(tempPath, this.archivePath(id));
-    await fsyncPath(this.root);
+  createArchive(id: string, file: string, options: { hashInWorker?: boolean }): ArchiveUpload {
+    const temp = this.tempPath(id, 'zip');
+    const stream = new ArchiveFile(temp, options);
+    return {
+      stream,
+      ...(options.hashInWorker ? { sha256: () => stream.sha256() } : {}),
+      commit: async () => {
+        await rename(temp, this.archivePath(file));
+        await fsyncPath(this.root);
+      },
+      abort: async () => {
+        stream.destroy();
+        await rm(temp, { force: true });
+      },
+    };
   }
 
   /** The sidecar, written last: from this moment the backup exists. */
@@ -103,57 +131,48 @@ export class LocalStorage {
     await fsyncPath(this.root);
   }
 
-  /** Delete a backup: the archive first, then its sidecar, so no listed backup lacks its archive. */
-  async remove(id: string): Promise<void> {
-    await rm(this.archivePath(id), { force: true });
+  async openArchive(_id: string, file: string): Promise<ArchiveReader> {
+    try {
+      return await openLocalArchive(this.archivePath(file));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new VerificationError(`archive ${this.archivePath(file)} is missing`, { cause: error });
+      throw error;
+    }
+  }
+
+  async remove(id: string, file: string): Promise<void> {
+    await rm(this.archivePath(file), { force: true });
     await rm(this.sidecarPath(id), { force: true });
   }
 
-  /** Remove the partial files of `target` left by runs that are no longer alive. */
-  async removeLeftovers(target: string): Promise<string[]> {
-    const removed: string[] = [];
-    let names: string[];
-    try {
-      names = await readdir(this.root);
-    } catch {
-      return removed;
-    }
-    for (const name of names) {
-      const match = PARTIAL.exec(name);
-      if (!match) continue;
-      const idMatch = BACKUP_ID.exec(match[1]!);
-      if (!idMatch || idMatch[1] !== target) continue;
-      const pid = Number(match[3]);
-      if (pid !== process.pid && isProcessAlive(pid)) continue;
-      await rm(path.join(this.root, name), { recursive: true, force: true });
-      removed.push(name);
-    }
-    return removed;
+  removeLeftovers(target: string): Promise<string[]> {
+    return removePartials(this.root, target);
   }
 
-  async appendHistory(entry: HistoryEntry): Promise<void> {
+  async lock(target: string, command: string, now: Date): Promise<Lock> {
     await this.ensure();
-    await appendFile(path.join(this.root, 'history.jsonl'), `${JSON.stringify(entry)}\n`, { mode: 0o600 });
+    return acquireLock(this.root, target, command, now);
   }
+}
 
-  async readHistory(): Promise<HistoryEntry[]> {
-    let text: string;
-    try {
-      text = await readFile(path.join(this.root, 'history.jsonl'), 'utf8');
-    } catch {
-      return [];
-    }
-    const out: HistoryEntry[] = [];
-    for (const line of text.split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        out.push(JSON.parse(line) as HistoryEntry);
-      } catch {
-        // a line cut short by a crash: skip it
-      }
-    }
-    return out;
+/** Random access to an archive file on this machine. */
+export async function openLocalArchive(file: string): Promise<ArchiveReader> {
+  const handle: FileHandle = await open(file, 'r');
+  let size: number;
+  try {
+    size = (await handle.stat()).size;
+  } catch (error) {
+    await handle.close();
+    throw error;
   }
+  return {
+    name: file,
+    size,
+    localPath: file,
+    read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+    stream: (start, end) => (end <= start ? Readable.from([]) : createReadStream(file, { start, end: end - 1, highWaterMark: 1 << 20 })),
+    close: () => handle.close(),
+  };
 }
 
 export async function readSidecarFile(file: string): Promise<Sidecar | undefined> {
@@ -176,3 +195,4 @@ async function fsyncPath(file: string): Promise<void> {
     await handle.close();
   }
 }
+

@@ -24,7 +24,7 @@ function setup() {
   return { dir, cli, db: path.join(dir, 'app.sqlite') };
 }
 
-const RECORD_KEYS = ['createdAt', 'driver', 'durationMs', 'encrypted', 'file', 'files', 'id', 'note', 'sha256', 'size', 'tags', 'target', 'units'];
+const RECORD_KEYS = ['createdAt', 'driver', 'durationMs', 'encrypted', 'file', 'files', 'id', 'note', 'sha256', 'size', 'storages', 'tags', 'target', 'units'];
 
 describe('sqlite and files, through the CLI', () => {
   it('backs up, lists, inspects and verifies with the contract JSON', async () => {
@@ -36,7 +36,7 @@ describe('sqlite and files, through the CLI', () => {
     expect(doc.failures).toEqual([]);
     const record = doc.backups[0];
     expect(Object.keys(record).sort()).toEqual(RECORD_KEYS);
-    expect(record).toMatchObject({ target: 'app', driver: 'sqlite', units: 2, files: 5, tags: ['nightly'], note: 'first', encrypted: false });
+    expect(record).toMatchObject({ target: 'app', driver: 'sqlite', units: 2, files: 5, tags: ['nightly'], note: 'first', encrypted: false, storages: ['local'] });
     expect(record.id).toMatch(/^app_\d{8}_\d{6}$/);
     expect(record.file).toBe(`${record.id}.zip`);
     const archive = path.join(dir, 'store', record.file);
@@ -72,7 +72,7 @@ describe('sqlite and files, through the CLI', () => {
 
     const verify = await cli('--json', 'verify');
     expect(verify.code).toBe(0);
-    expect(verify.json()).toEqual({ results: [{ id: record.id, ok: true, checks: ['archive', 'checksums', 'manifest'], error: null }] });
+    expect(verify.json()).toEqual({ results: [{ id: record.id, ok: true, checks: ['archive', 'checksums', 'manifest'], error: null, storage: 'local' }] });
 
     const second = (await cli('--json', 'backup', 'app')).json().backups[0];
     const listed = (await cli('--json', 'list', '--limit', '1')).json();

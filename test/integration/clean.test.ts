@@ -33,10 +33,10 @@ async function storeWithHistory(retention: Record<string, unknown> | undefined) 
   const ids: string[] = [];
   for (let day = 0; day < 60; day++) {
     clock.set(new Date(Date.UTC(2026, 0, 1 + day, 2)).toISOString());
-    ids.push((await backupTarget(deps, getTarget(deps, 'a'), { parts: ['db', 'files'], tags: [], note: null })).id);
+    ids.push((await backupTarget(deps, getTarget(deps, 'a'), { parts: ['db', 'files'], tags: [], note: null })).sidecar.id);
   }
   clock.set('2026-03-01T14:00:00Z');
-  ids.push((await backupTarget(deps, getTarget(deps, 'a'), { parts: ['db', 'files'], tags: [], note: null })).id);
+  ids.push((await backupTarget(deps, getTarget(deps, 'a'), { parts: ['db', 'files'], tags: [], note: null })).sidecar.id);
   clock.set('2026-03-01T15:00:00Z');
   return { dir, deps, ids, clock, store: path.join(dir, 'store'), configFile };
 }
@@ -78,7 +78,7 @@ describe('clean', () => {
     const within = await cleanTargets(deps, ['a'], { dryRun: true, rules: { keepWithin: 5 * 86_400_000 } });
     expect(within.kept.map((k) => k.id).at(-1)).toBe('a_20260225_020000');
     const none = await cleanTargets(deps, ['a'], { dryRun: true, rules: { keepWithin: 0 } });
-    expect(none.kept).toEqual([{ id: 'a_20260301_140000', reasons: ['newest'] }]);
+    expect(none.kept).toEqual([{ id: 'a_20260301_140000', storage: 'local', reasons: ['newest'] }]);
   });
 
   it('never cleans a target without rules (exit 2), and still cleans the others', async () => {
@@ -96,7 +96,7 @@ describe('clean', () => {
   it('does not count partial backups toward keepLast, and removes orphans', async () => {
     const { deps, store, clock } = await storeWithHistory({ keepLast: 2 });
     clock.set('2026-03-02T02:00:00Z');
-    const partial = await backupTarget(deps, getTarget(deps, 'a'), { parts: ['db'], tags: [], note: null });
+    const { sidecar: partial } = await backupTarget(deps, getTarget(deps, 'a'), { parts: ['db'], tags: [], note: null });
     expect(partial.parts).toEqual(['db']); // the target also has files: this backup is partial
     // An archive without a sidecar (older than an hour), and a sidecar without an archive.
     writeFileSync(path.join(store, 'a_20250101_000000.zip'), 'x'.repeat(100));

@@ -24,7 +24,8 @@ describe('config', () => {
       defaults: { timeout: '5m', compression: { level: 9 }, retention: { keepLast: 3 } },
       targets: { demo: { driver: 'sqlite', path: 'db/demo.sqlite', files: ['uploads', '/abs/media'], timeout: 30 } },
     });
-    expect(config.storagePath).toBe('/etc/bk/store');
+    expect(config.storages).toEqual([{ name: 'local', type: 'local', path: '/etc/bk/store', retention: undefined }]);
+    expect(config.stateDir).toBe('/etc/bk/store');
     const demo = config.targets.get('demo')!;
     expect(demo.options.path).toBe('/etc/bk/db/demo.sqlite');
     expect(demo.files).toEqual(['/etc/bk/uploads', '/abs/media']);
@@ -34,7 +35,7 @@ describe('config', () => {
   });
 
   it('defaults storage to ./backups beside the config', () => {
-    expect(load({ targets: {} }).storagePath).toBe(path.resolve('/etc/bk/backups'));
+    expect(load({ targets: {} }).storages.map((st) => st.type === 'local' && st.path)).toEqual([path.resolve('/etc/bk/backups')]);
   });
 
   it('reports every problem at once, each with its key path', () => {
