@@ -75,7 +75,8 @@ export class S3Storage implements Storage {
       // aws-chunked bodies are refused by several S3-compatible servers.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+      // A request that hangs (a stalled server) is aborted and retried, not waited on forever.
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000, throwOnRequestTimeout: true },
     });
   }
 
