@@ -33,6 +33,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
     .option('--no-progress', 'no spinner or progress (automatic off a terminal or when CI is set)')
     .option('-y, --yes', 'answer yes to confirmations')
     .option('--storage <name>', 'read from (and for clean, act on) this storage only')
+    .option('-i, --identity <file>', 'an age identity file to decrypt encrypted backups (also BACKUPKIT_IDENTITY_FILE)')
     .showSuggestionAfterError(true)
     .exitOverride();
   registerBackup(program, run);

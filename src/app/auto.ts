@@ -12,6 +12,7 @@ import { checkArchive } from '../pipeline/verify.js';
 import { lockTarget } from './backup.js';
 import { readCatalog } from './catalog.js';
 import { type AppDeps, driverContext, recordRun, selectTargets } from './deps.js';
+import { plainArchive } from './keys.js';
 import { applyRestore } from './restore.js';
 
 export interface AutoResult {
@@ -71,7 +72,14 @@ async function autoTarget(deps: AppDeps, target: TargetConfig): Promise<AutoResu
           continue;
         }
         try {
-          const checked = await checkArchive(archive, sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n) }).finally(() => deps.progress.stop());
+          const plain = (await plainArchive(deps, archive, sidecar, { required: true, what: sidecar.id, target: target.name }).catch((error: unknown) => {
+            deps.progress.stop();
+            if (exitCodeOf(error) !== ExitCode.verification) throw error;
+            deps.log.warn({ id: sidecar.id, storage: storage.name }, `${target.name}: skipping ${sidecar.id} in ${storage.name}: ${errorMessage(error)}`);
+            return undefined;
+          }));
+          if (!plain) continue;
+          const checked = await checkArchive(archive, sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n), decrypted: plain === archive ? undefined : plain }).finally(() => deps.progress.stop());
           if (!checked.ok || !checked.manifest) {
             deps.log.warn({ id: sidecar.id, storage: storage.name }, `${target.name}: skipping ${sidecar.id} in ${storage.name}: ${checked.error}`);
             continue;
@@ -79,7 +87,7 @@ async function autoTarget(deps: AppDeps, target: TargetConfig): Promise<AutoResu
           deps.log.info(`${target.name}: empty; restoring ${sidecar.id} from ${storage.name}`);
           await target.driver.checkTools?.(ctx, target.options, 'restore');
           const parts = { db: true, files: checked.manifest.parts.includes('files') };
-          await applyRestore(deps, target, archive, checked.manifest, target.options, { only: undefined, into: undefined, units: checked.manifest.units, source: checked.manifest.source, flush: false }, parts);
+          await applyRestore(deps, target, plain, checked.manifest, target.options, { only: undefined, into: undefined, units: checked.manifest.units, source: checked.manifest.source, flush: false }, parts);
           return { target: target.name, action: 'restored', id: sidecar.id };
         } finally {
           await archive.close();

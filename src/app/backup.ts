@@ -6,12 +6,15 @@
  * fails does not stop the others: the backup lands where it could and the failure names the
  * storage.
  */
+import { pipeline } from 'node:stream';
+import { finished as streamFinished } from 'node:stream/promises';
 import type { TargetConfig } from '../config/load.js';
 import type { EntrySink } from '../core/driver.js';
 import { BackupkitError, UsageError, errorMessage, exitCodeOf, type ExitCodeValue, ExitCode } from '../core/errors.js';
 import { archiveFileName, baseId, nextId } from '../core/ids.js';
-import { ARCHIVE_FORMAT, type BackupRecord, type EntryRecord, type FileSet, type Manifest, type Part, type Sidecar, type Unit, toRecord, type ToolInfo } from '../core/manifest.js';
+import { ARCHIVE_FORMAT, type BackupRecord, type EntryRecord, type FileSet, type Manifest, type Part, type Sidecar, type Unit, encryptedSidecar, toRecord, type ToolInfo } from '../core/manifest.js';
 import type { ArchiveUpload, Lock, Storage } from '../core/storage.js';
+import { AgeEncrypt } from '../pipeline/age.js';
 import { FanOut } from '../pipeline/fanout.js';
 import { addFileSet } from '../pipeline/files.js';
 import { ZipWriter } from '../pipeline/zipwriter.js';
@@ -149,18 +152,24 @@ async function writeArchive(
 ): Promise<BackupOutcome> {
   const driverOptions = options.driverOptions ?? target.options;
   const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `backup of ${target.name}`);
-  const file = archiveFileName(id);
+  const encryption = target.encryption;
+  const file = encryption ? `${archiveFileName(id)}.age` : archiveFileName(id);
+  // Encryption sits between the zip writer and the storages: every storage gets the one age file.
+  const encrypt = encryption
+    ? await AgeEncrypt.create(encryption.passphrase !== undefined ? { passphrase: encryption.passphrase } : { recipients: encryption.recipients })
+    : undefined;
   // Stored (level 0) into one local folder, an archive costs little more than its SHA-256 hashes:
   // the archive's is taken by a worker, on the second core, reading the file back. Deflating, both
   // cores are busy already, and the worker's 10 MB would buy nothing.
-  const hashInWorker = target.compressionLevel === 0 && storages.length === 1 && storages[0]!.type === 'local';
+  const hashInWorker = !encrypt && target.compressionLevel === 0 && storages.length === 1 && storages[0]!.type === 'local';
   const uploads = new Map<Storage, ArchiveUpload>(storages.map((storage) => [storage, storage.createArchive(id, file, { hashInWorker })]));
   const failed: BackupOutcome['failed'] = [];
   const onFailure = (name: string, error: Error) => deps.log.error({ target: target.name, storage: name }, `storage ${name} failed during backup ${id}: ${errorMessage(error)}`);
   const fanOut = storages.length > 1 ? new FanOut([...uploads].map(([storage, upload]) => ({ name: storage.name, stream: upload.stream })), onFailure) : undefined;
-  const out = fanOut ?? uploads.get(storages[0]!)!.stream;
+  const sink = fanOut ?? uploads.get(storages[0]!)!.stream;
+  if (encrypt) pipeline(encrypt, sink, (error) => error && encrypt.destroy(error));
   const single = uploads.get(storages[0]!)!;
-  const writer = new ZipWriter(out, target.compressionLevel, (n) => deps.progress.bytes(n), hashInWorker && single.sha256 ? { archiveHash: single.sha256 } : {});
+  const writer = new ZipWriter(encrypt ?? sink, target.compressionLevel, (n) => deps.progress.bytes(n), hashInWorker && single.sha256 ? { archiveHash: single.sha256 } : {});
   const onAbort = () => writer.abort(signal.reason as Error);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
@@ -213,9 +222,15 @@ async function writeArchive(
       note: options.note,
     };
     await writer.addBuffer('manifest.json', Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { compressed: false });
-    const archive = await writer.finish();
+    let archive = await writer.finish();
+    if (encrypt) {
+      await streamFinished(sink);
+      archive = { size: encrypt.size, sha256: encrypt.sha256() };
+    }
     if (signal.aborted) throw signal.reason;
-    const sidecar: Sidecar = { ...manifest, archive: { file, ...archive } };
+    const sidecar: Sidecar = encryption
+      ? encryptedSidecar(manifest, encryption.passphrase !== undefined ? { type: 'age', passphrase: true } : { type: 'age', recipients: encryption.recipients }, { file, ...archive })
+      : { ...manifest, archive: { file, ...archive } };
     for (const [name, error] of fanOut?.failures ?? []) failed.push({ storage: name, error });
     const landed: string[] = [];
     // Each storage commits on its own: archive, then sidecar.
@@ -238,6 +253,7 @@ async function writeArchive(
     return { sidecar, storages: landed, failed };
   } catch (error) {
     writer.abort(error as Error);
+    encrypt?.destroy();
     fanOut?.destroy();
     await Promise.all([...uploads.values()].map((upload) => upload.abort().catch((abortError: unknown) => deps.log.warn(`could not remove a partial archive of ${id}: ${errorMessage(abortError)}`))));
     throw signal.aborted ? signal.reason : error;

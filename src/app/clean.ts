@@ -8,7 +8,7 @@
 import type { TargetConfig } from '../config/load.js';
 import { parseDuration } from '../core/duration.js';
 import { UsageError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
-import { BACKUP_ID, archiveFileName } from '../core/ids.js';
+import { BACKUP_ID } from '../core/ids.js';
 import type { Sidecar } from '../core/manifest.js';
 import { type KeepReason, type RetentionPolicy, applyRetention, hasRule } from '../core/retention.js';
 import type { Storage, StorageListing } from '../core/storage.js';
@@ -131,7 +131,7 @@ function findOrphans(deps: AppDeps, target: TargetConfig, listing: StorageListin
   for (const [id, archive] of listing.archives) {
     if (BACKUP_ID.exec(id)?.[1] !== target.name || listing.sidecarIds.has(id)) continue;
     if (now - archive.modified.getTime() <= ORPHAN_AGE_MS) continue;
-    out.push({ id, file: archiveFileName(id), bytes: archive.size, orphan: true });
+    out.push({ id, file: archive.file, bytes: archive.size, orphan: true });
   }
   for (const sidecar of sidecars) {
     if (!listing.archives.has(sidecar.id)) out.push({ id: sidecar.id, file: sidecar.archive.file, bytes: 0, orphan: true });

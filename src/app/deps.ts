@@ -35,6 +35,8 @@ export interface AppDeps {
   progress: Progress;
   host: string;
   version: string;
+  /** An age identity file from --identity or BACKUPKIT_IDENTITY_FILE, with where it was given. */
+  identityFile?: { file: string; source: string } | undefined;
 }
 
 export function getTarget(deps: Pick<AppDeps, 'config'>, name: string): TargetConfig {

@@ -1,26 +1,41 @@
-/** inspect: one backup's sidecar (or, for an archive given by path alone, its manifest). */
+/**
+ * inspect: one backup's sidecar, or for an archive given by path alone, its manifest. An encrypted
+ * backup shows its full manifest with an identity; without one, its clear sidecar (`encrypted`).
+ */
 import path from 'node:path';
 import { VerificationError } from '../core/errors.js';
-import { MANIFEST_ENTRY, type Manifest, type Sidecar } from '../core/manifest.js';
+import { type EncryptedSidecar, MANIFEST_ENTRY, type Manifest, type Sidecar, isEncrypted } from '../core/manifest.js';
+import type { ArchiveReader } from '../core/storage.js';
 import { hashArchive } from '../pipeline/verify.js';
 import { ZipReader } from '../pipeline/zipreader.js';
 import type { AppDeps } from './deps.js';
+import { plainArchive } from './keys.js';
 import { resolveRef } from './refs.js';
 
-export async function inspectBackup(deps: AppDeps, ref: string, target: string | undefined): Promise<Sidecar & { storages?: string[] }> {
+export type Inspected = (Sidecar | (Manifest & { archive: Sidecar['archive']; encryption: EncryptedSidecar['encryption'] })) & { storages?: string[] };
+
+async function readManifest(archive: ArchiveReader, name: string): Promise<Manifest> {
+  const reader = await ZipReader.fromArchive(archive);
+  try {
+    return JSON.parse(await reader.readText(MANIFEST_ENTRY)) as Manifest;
+  } catch (error) {
+    throw new VerificationError(`${name}: manifest.json cannot be read`, { cause: error });
+  } finally {
+    reader.close();
+  }
+}
+
+export async function inspectBackup(deps: AppDeps, ref: string, target: string | undefined): Promise<Inspected> {
   const resolved = await resolveRef(deps, ref, target);
-  if (resolved.sidecar) return resolved.byPath ? resolved.sidecar : { ...resolved.sidecar, storages: resolved.storages.map((s) => s.name) };
+  const storages = resolved.byPath ? {} : { storages: resolved.storages.map((s) => s.name) };
+  const { sidecar } = resolved;
+  if (sidecar && !isEncrypted(sidecar)) return { ...sidecar, ...storages };
   const archive = await resolved.open();
   try {
-    const reader = await ZipReader.fromArchive(archive);
-    let manifest: Manifest;
-    try {
-      manifest = JSON.parse(await reader.readText(MANIFEST_ENTRY)) as Manifest;
-    } catch (error) {
-      throw new VerificationError(`${resolved.name}: manifest.json cannot be read`, { cause: error });
-    } finally {
-      reader.close();
-    }
+    const plain = await plainArchive(deps, archive, sidecar, { required: sidecar === undefined, what: sidecar?.id ?? resolved.name, target });
+    if (!plain) return { ...sidecar!, ...storages };
+    const manifest = await readManifest(plain, resolved.name);
+    if (sidecar && isEncrypted(sidecar)) return { ...manifest, archive: sidecar.archive, encryption: sidecar.encryption, ...storages };
     const { sha256 } = await hashArchive(archive, undefined, false);
     return { ...manifest, archive: { file: path.basename(resolved.name), size: archive.size, sha256 } };
   } finally {

@@ -28,7 +28,7 @@ export async function resolveRef(deps: AppDeps, ref: string, target: string | un
   if (isPathRef(ref)) {
     const file = path.resolve(ref);
     if (!existsSync(file)) throw new VerificationError(`archive ${file} does not exist`);
-    const sidecarFile = file.replace(/\.zip$/, '') + '.json';
+    const sidecarFile = file.replace(/\.zip(\.age)?$/, '') + '.json';
     const sidecar = sidecarFile !== file ? await readSidecarFile(sidecarFile).catch(() => undefined) : undefined;
     return { name: file, sidecar, byPath: true, storages: [], open: () => openLocalArchive(file) };
   }

@@ -16,6 +16,7 @@ import { ZipReader } from '../pipeline/zipreader.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { backupTarget, lockTarget } from './backup.js';
 import { type AppDeps, driverContext, getTarget, recordRun, withTimeout } from './deps.js';
+import { plainArchive } from './keys.js';
 import { type ResolvedRef, resolveRef } from './refs.js';
 
 export interface RestoreOptions {
@@ -96,10 +97,12 @@ async function restoreFrom(
   resolved: ResolvedRef,
   archive: ArchiveReader,
 ): Promise<RestoreResult> {
+  const plain = (await plainArchive(deps, archive, resolved.sidecar, { required: true, what: resolved.sidecar?.id ?? resolved.name, target: target.name }))!;
   deps.progress.start(`checking ${resolved.name}`);
   const checked = await checkArchive(archive, resolved.sidecar, {
     entries: resolved.sidecar === undefined,
     onBytes: (n) => deps.progress.bytes(n),
+    decrypted: plain === archive ? undefined : plain,
   }).finally(() => deps.progress.stop());
   if (!checked.ok || !checked.manifest) {
     throw new VerificationError(`${resolved.name}: ${checked.error}`, { hint: 'Nothing was restored. Pick another backup (backupkit list).' });
@@ -168,7 +171,7 @@ async function restoreFrom(
         deps.log.info(`${plan.database} is empty: no pre-restore snapshot needed`);
       }
     }
-    await applyRestore(deps, target, archive, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source, flush: options.flush }, parts);
+    await applyRestore(deps, target, plain, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source, flush: options.flush }, parts);
     return result(snapshot, false);
   } finally {
     await lock.release();

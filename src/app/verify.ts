@@ -3,6 +3,7 @@ import { ExitCode, errorMessage, exitCodeOf } from '../core/errors.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { checkArchive, type CheckName, type CheckResult } from '../pipeline/verify.js';
 import { readCatalog } from './catalog.js';
+import { plainArchive } from './keys.js';
 import { type AppDeps, recordRun } from './deps.js';
 import { type ResolvedRef, resolveRef } from './refs.js';
 
@@ -15,8 +16,13 @@ export interface VerifyResult {
   storage?: string;
 }
 
-export async function verifyBackups(deps: AppDeps, refs: string[], options: { target: string | undefined }): Promise<VerifyResult[]> {
-  const results: VerifyResult[] = [];
+/** A result and the exit code its failure calls for (3, or 2 when the keys given do not fit). */
+export interface VerifyOutcome extends VerifyResult {
+  code: number;
+}
+
+export async function verifyBackups(deps: AppDeps, refs: string[], options: { target: string | undefined }): Promise<VerifyOutcome[]> {
+  const results: VerifyOutcome[] = [];
   const items: { id: string; target: string | null; resolved: ResolvedRef }[] = [];
   if (refs.length === 0) {
     const { backups } = await readCatalog(deps);
@@ -37,7 +43,8 @@ export async function verifyBackups(deps: AppDeps, refs: string[], options: { ta
         const resolved = await resolveRef(deps, ref, options.target);
         items.push({ id: resolved.sidecar?.id ?? ref, target: resolved.sidecar?.target ?? null, resolved });
       } catch (error) {
-        results.push({ id: ref, ok: false, checks: [], error: errorMessage(error) });
+        // A ref that names no backup is a missing archive, as verify reports it.
+        results.push({ id: ref, ok: false, checks: [], error: errorMessage(error), code: ExitCode.verification });
       }
     }
   }
@@ -48,7 +55,7 @@ export async function verifyBackups(deps: AppDeps, refs: string[], options: { ta
     deps.progress.start(`verifying ${item.id}${storage && deps.storages.all.length > 1 ? ` in ${storage}` : ''}`);
     const checked = await check(deps, item.resolved).finally(() => deps.progress.stop());
     const id = checked.manifest?.id ?? item.id;
-    results.push({ id, ok: checked.ok, checks: checked.checks, error: checked.error, ...(storage ? { storage } : {}) });
+    results.push({ id, ok: checked.ok, checks: checked.checks, error: checked.error, ...(storage ? { storage } : {}), code: checked.ok ? ExitCode.ok : (checked.code ?? ExitCode.verification) });
     if (!checked.ok) deps.log.error({ id, storage }, `${id}${storage ? ` (${storage})` : ''}: ${checked.error}`);
     await recordRun(deps, { command: 'verify', target: item.target ?? checked.manifest?.target ?? null, id, started, error: checked.ok ? undefined : checked.error });
   }
@@ -56,7 +63,7 @@ export async function verifyBackups(deps: AppDeps, refs: string[], options: { ta
 }
 
 /** Open and check one archive; a missing or unreadable one is a failed check, not a crash. */
-export async function check(deps: AppDeps, resolved: ResolvedRef): Promise<CheckResult> {
+export async function check(deps: AppDeps, resolved: ResolvedRef): Promise<CheckResult & { code?: number }> {
   let archive: ArchiveReader;
   try {
     archive = await resolved.open();
@@ -66,7 +73,13 @@ export async function check(deps: AppDeps, resolved: ResolvedRef): Promise<Check
     return { ok: false, checks: [], error: errorMessage(error), manifest: undefined };
   }
   try {
-    return await checkArchive(archive, resolved.sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n) });
+    const plain = await plainArchive(deps, archive, resolved.sidecar, { required: false, what: resolved.sidecar?.id ?? resolved.name });
+    return await checkArchive(archive, resolved.sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n), decrypted: plain === archive ? undefined : plain });
+  } catch (error) {
+    // A wrong identity (exit 2) or a damaged header (exit 3) is this backup's result, not the run's end.
+    const code = exitCodeOf(error);
+    if (code !== ExitCode.verification && code !== ExitCode.usage) throw error;
+    return { ok: false, checks: [], error: errorMessage(error), manifest: undefined, code };
   } finally {
     await archive.close();
   }

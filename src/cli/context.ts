@@ -1,5 +1,6 @@
 /** Everything a subcommand needs, built from the global options: config, logger, deps, output. */
 import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { AppDeps } from '../app/deps.js';
 import { redact } from '../config/secrets.js';
@@ -14,6 +15,7 @@ export interface GlobalOptions {
   progress: boolean;
   yes?: boolean;
   storage?: string;
+  identity?: string;
 }
 
 export interface Io {
@@ -81,6 +83,11 @@ export async function createContext(command: Command, io: Io): Promise<CliContex
     progress: await createProgress(progressOn, io.stderr),
     host: os.hostname(),
     version: io.version,
+    identityFile: globals.identity
+      ? { file: path.resolve(io.cwd, globals.identity), source: `--identity ${globals.identity}` }
+      : io.env.BACKUPKIT_IDENTITY_FILE
+        ? { file: path.resolve(io.cwd, io.env.BACKUPKIT_IDENTITY_FILE), source: `BACKUPKIT_IDENTITY_FILE (${io.env.BACKUPKIT_IDENTITY_FILE})` }
+        : undefined,
   };
   return {
     deps,

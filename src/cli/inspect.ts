@@ -15,6 +15,19 @@ export function registerInspect(program: Command, run: RunAction): void {
         const target = flags.target ?? (ctx.deps.config.targets.size === 1 ? [...ctx.deps.config.targets.keys()][0] : undefined);
         const s = await inspectBackup(ctx.deps, ref, target);
         ctx.print(s, () => {
+          if (!('entries' in s)) {
+            // The clear sidecar of an encrypted backup, read without its identity.
+            return [
+              `${s.id}  (target ${s.target}, driver ${s.driver})`,
+              `created   ${s.createdAt}  in ${s.durationMs} ms`,
+              `archive   ${s.archive.file}  ${formatBytes(s.archive.size)}  sha256 ${s.archive.sha256}`,
+              `parts     ${s.parts.join(', ')}   ${s.units} unit(s), ${s.files} file(s)${s.tags.length ? `   tags ${s.tags.join(', ')}` : ''}`,
+              ...(s.note ? [`note      ${s.note}`] : []),
+              '',
+              `encrypted with age (${s.encryption.passphrase ? 'a passphrase' : `recipients ${s.encryption.recipients!.join(', ')}`}): the units, entries and source are inside.`,
+              'Give --identity <file> to see them.',
+            ].join('\n');
+          }
           const source = [s.source.database, s.source.host && `${s.source.host}:${s.source.port ?? ''}`, s.source.path].filter(Boolean).join(' ');
           const lines = [
             `${s.id}  (target ${s.target}, driver ${s.driver})`,
@@ -23,6 +36,7 @@ export function registerInspect(program: Command, run: RunAction): void {
             `source    ${source || '-'}`,
             `tool      ${s.tool ? `${s.tool.name}: ${s.tool.version}` : '-'}`,
             `backupkit ${s.backupkitVersion}   parts ${s.parts.join(', ')}${s.tags.length ? `   tags ${s.tags.join(', ')}` : ''}`,
+            ...(s.encryption ? [`encrypted with age (${s.encryption.passphrase ? 'a passphrase' : `recipients ${s.encryption.recipients!.join(', ')}`})`] : []),
             ...(s.note ? [`note      ${s.note}`] : []),
             '',
             formatTable(['UNIT', 'KIND', 'COUNT'], s.units.map((u) => [u.name, u.kind, u.count === null ? '-' : String(u.count)])),

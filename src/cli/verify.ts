@@ -18,13 +18,16 @@ export function registerVerify(program: Command, run: RunAction): void {
         }
         if (flags.target) (await import('../app/deps.js')).getTarget(ctx.deps, flags.target);
         const { verifyBackups } = await import('../app/verify.js');
-        const results = await verifyBackups(ctx.deps, refs, { target: flags.target });
+        const outcomes = await verifyBackups(ctx.deps, refs, { target: flags.target });
+        const results = outcomes.map(({ code: _code, ...result }) => result);
         ctx.print({ results }, () =>
           results.length === 0
             ? `no backups to verify in ${ctx.deps.storages.describe()}`
             : results.map((r) => `${r.ok ? '✔' : '✖'} ${r.id}${r.storage && ctx.deps.storages.all.length > 1 ? ` (${r.storage})` : ''}  ${r.ok ? `ok (${r.checks.join(', ')})` : r.error}`).join('\n'),
         );
-        return results.every((r) => r.ok) ? ExitCode.ok : ExitCode.verification;
+        // Keys that do not fit (exit 2) only when nothing is damaged: a damaged archive comes first.
+        const codes = new Set(outcomes.filter((o) => !o.ok).map((o) => o.code));
+        return codes.size === 0 ? ExitCode.ok : codes.has(ExitCode.verification) ? ExitCode.verification : ExitCode.usage;
       }),
     );
 }

@@ -14,7 +14,8 @@ import { TARGET_NAME } from '../core/ids.js';
 import { suggest } from '../core/suggest.js';
 import { interpolate } from './interpolate.js';
 import { formatPath } from './paths.js';
-import { type RetentionRules, commonTargetShape, topLevelSchema } from './schema.js';
+import { type EncryptionRules, type RetentionRules, commonTargetShape, topLevelSchema } from './schema.js';
+import { type TargetEncryption, resolveEncryption } from './encryption.js';
 import { collectSecrets } from './secrets.js';
 import { describeIssues } from './validate.js';
 
@@ -30,6 +31,8 @@ export interface TargetConfig {
   bin: string | undefined;
   /** The names of the storages it writes to, in config order; never empty. */
   storages: string[];
+  /** age encryption of its archives, if any. */
+  encryption: TargetEncryption | undefined;
 }
 
 export type StorageConfig =
@@ -145,14 +148,16 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
       timeout: defaults?.timeout,
       compressionLevel: defaults?.compression?.level,
       retention: defaults?.retention,
+      encryption: defaults?.encryption,
     });
     if (target) {
-      const own = rawTarget.storages;
-      target.storages = Array.isArray(own) ? checkStorageNames(own as string[], storageNames, ['targets', name, 'storages'], problems) : defaultStorages;
+
+      const ownStorages = rawTarget.storages;
+      target.storages = Array.isArray(ownStorages) ? checkStorageNames(ownStorages as string[], storageNames, ['targets', name, 'storages'], problems) : defaultStorages;
       targets.set(name, target);
     }
   }
-  if (problems.length > 0 || !top.success) throw new ConfigError(file, problems);
+  if (problems.length > 0 || !top.success) throw new ConfigError(file, [...new Set(problems)]);
   return {
     file,
     dir,
@@ -169,7 +174,7 @@ function resolveTarget(
   dir: string,
   drivers: DriverRegistry,
   problems: string[],
-  defaults: { timeout: string | number | undefined; compressionLevel: number | undefined; retention: RetentionRules | undefined },
+  defaults: { timeout: string | number | undefined; compressionLevel: number | undefined; retention: RetentionRules | undefined; encryption: EncryptionRules | undefined },
 ): TargetConfig | undefined {
   const at = (...keys: (string | number)[]) => formatPath(['targets', name, ...keys]);
   if (!TARGET_NAME.test(name)) {
@@ -195,12 +200,13 @@ function resolveTarget(
     problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));
     return undefined;
   }
-  const { driver: _driver, files, timeout, compression, retention, bin, storages: _storages, ...options } = parsed.data as Record<string, unknown> & {
+  const { driver: _driver, files, timeout, compression, retention, bin, storages: _storages, encryption, ...options } = parsed.data as Record<string, unknown> & {
     files?: string[];
     timeout?: string | number;
     compression?: { level?: number };
     retention?: RetentionRules;
     bin?: string;
+    encryption?: EncryptionRules;
   };
   for (const problem of driver.check?.(options) ?? []) problems.push(`${at()}.${problem}`);
   for (const key of driver.pathKeys) {
@@ -217,6 +223,7 @@ function resolveTarget(
     retention: retention ?? defaults.retention,
     bin: bin === undefined ? undefined : path.resolve(dir, bin),
     storages: [],
+    encryption: resolveEncryption(encryption ?? defaults.encryption, dir, formatPath(encryption ? ['targets', name, 'encryption'] : ['defaults', 'encryption']), problems),
   };
 }
 

@@ -64,7 +64,18 @@ export type StorageConfigInput = z.infer<typeof localStorageSchema> | z.infer<ty
 
 const storageNames = z.array(z.string().min(1)).min(1);
 
+/** age encryption: public-key recipients (and/or a file of them), or a passphrase. */
+export const encryptionSchema = z.strictObject({
+  recipients: z.array(z.string()).optional(),
+  recipientsFile: z.string().min(1).optional(),
+  passphrase: z.string().min(1).optional(),
+  /** Where restores find the private key when no --identity is given (hosts that restore unattended). */
+  identityFile: z.string().min(1).optional(),
+});
+export type EncryptionRules = z.infer<typeof encryptionSchema>;
+
 export const defaultsSchema = z.strictObject({
+  encryption: encryptionSchema.optional(),
   timeout: durationSchema.optional(),
   compression: compressionSchema.optional(),
   retention: retentionSchema.optional(),
@@ -82,6 +93,7 @@ export const commonTargetShape = {
   bin: z.string().min(1).optional(),
   /** The storages this target writes to (default: defaults.storages, else every storage). */
   storages: storageNames.optional(),
+  encryption: encryptionSchema.optional(),
 };
 
 export const topLevelSchema = z.strictObject({

@@ -4,7 +4,7 @@
  * shown with the password masked.
  */
 
-const SECRET_KEY = /pass(word)?$|secret|token|apikey|accesskeyid/i;
+const SECRET_KEY = /pass(word|phrase)?$|secret|token|apikey|accesskeyid/i;
 
 export function maskUrl(text: string): string {
   return text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/?#\s]*)@/gi, '$1***@');

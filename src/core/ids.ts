@@ -32,5 +32,5 @@ export function sidecarFileName(id: string): string {
 
 /** A ref given by path: contains a `/` or ends in `.zip`. */
 export function isPathRef(ref: string): boolean {
-  return ref.includes('/') || ref.endsWith('.zip');
+  return ref.includes('/') || ref.endsWith('.zip') || ref.endsWith('.zip.age');
 }

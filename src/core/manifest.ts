@@ -70,8 +70,73 @@ export interface ArchiveInfo {
   sha256: string;
 }
 
-export interface Sidecar extends Manifest {
+/** A plain backup's sidecar: the manifest, plus the archive file's size and hash. */
+export interface PlainSidecar extends Manifest {
   archive: ArchiveInfo;
+  encryption?: undefined;
+}
+
+export type EncryptionInfo = { type: 'age'; recipients: string[]; passphrase?: undefined } | { type: 'age'; passphrase: true; recipients?: undefined };
+
+/**
+ * An encrypted backup's sidecar keeps in clear only what list, clean, copy and plain verify need:
+ * the record's fields, `format`, `parts` and `encryption`. Unit names, entries, file names and the
+ * source stay inside the encrypted archive.
+ */
+export interface EncryptedSidecar {
+  format: typeof ARCHIVE_FORMAT;
+  id: string;
+  target: string;
+  driver: string;
+  createdAt: string;
+  durationMs: number;
+  /** How many units and files the archive holds. */
+  units: number;
+  files: number;
+  encrypted: true;
+  tags: string[];
+  note: string | null;
+  parts: Part[];
+  encryption: EncryptionInfo;
+  archive: ArchiveInfo;
+}
+
+export type Sidecar = PlainSidecar | EncryptedSidecar;
+
+export function isEncrypted(sidecar: Sidecar): sidecar is EncryptedSidecar {
+  return sidecar.encryption !== undefined;
+}
+
+function fileCount(manifest: Manifest): number {
+  return manifest.entries.filter((e) => e.path.startsWith('files/') && !e.path.endsWith('/')).length;
+}
+
+/** The clear sidecar of an encrypted backup of `manifest`. */
+export function encryptedSidecar(manifest: Manifest, encryption: EncryptionInfo, archive: ArchiveInfo): EncryptedSidecar {
+  return {
+    format: manifest.format,
+    id: manifest.id,
+    target: manifest.target,
+    driver: manifest.driver,
+    createdAt: manifest.createdAt,
+    durationMs: manifest.durationMs,
+    units: manifest.units.length,
+    files: fileCount(manifest),
+    encrypted: true,
+    tags: manifest.tags,
+    note: manifest.note,
+    parts: manifest.parts,
+    encryption,
+    archive,
+  };
+}
+
+/** Does the manifest inside an encrypted archive agree with its clear sidecar? */
+export function matchesClear(manifest: Manifest, sidecar: EncryptedSidecar): boolean {
+  const { encryption, archive, ...clear } = sidecar;
+  const expected = encryptedSidecar(manifest, encryption, archive);
+  const { encryption: _e, archive: _a, ...fromManifest } = expected;
+  return JSON.stringify(fromManifest) === JSON.stringify(clear);
 }
 
 export interface BackupRecord {
@@ -104,9 +169,9 @@ export function toRecord(sidecar: Sidecar, storages: string[]): BackupRecord {
     file: sidecar.archive.file,
     size: sidecar.archive.size,
     sha256: sidecar.archive.sha256,
-    units: sidecar.units.length,
-    files: sidecar.entries.filter((e) => e.path.startsWith('files/') && !e.path.endsWith('/')).length,
-    encrypted: false,
+    units: isEncrypted(sidecar) ? sidecar.units : sidecar.units.length,
+    files: isEncrypted(sidecar) ? sidecar.files : fileCount(sidecar),
+    encrypted: isEncrypted(sidecar),
     tags: sidecar.tags,
     note: sidecar.note,
     storages,
@@ -131,12 +196,13 @@ function compareIds(a: string, b: string): number {
 export function isSidecar(value: unknown): value is Sidecar {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<Sidecar>;
+  const shaped = (v as { encryption?: unknown }).encryption !== undefined ? Array.isArray(v.parts) : Array.isArray((v as Partial<PlainSidecar>).entries);
   return (
     v.format === ARCHIVE_FORMAT &&
     typeof v.id === 'string' &&
     typeof v.target === 'string' &&
     typeof v.createdAt === 'string' &&
-    Array.isArray(v.entries) &&
+    shaped &&
     typeof v.archive === 'object' &&
     v.archive !== null
   );

@@ -19,6 +19,8 @@ import type { RetentionPolicy } from './retention.js';
 export type StorageType = 'local' | 's3';
 
 export interface StoredArchive {
+  /** Its file name: <id>.zip, or <id>.zip.age when encrypted. */
+  file: string;
   size: number;
   modified: Date;
 }

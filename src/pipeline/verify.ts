@@ -6,7 +6,7 @@
  *   checksums  every entry's size and SHA-256 match the manifest (reads every entry)
  */
 import { errorMessage } from '../core/errors.js';
-import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar } from '../core/manifest.js';
+import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar, isEncrypted, matchesClear } from '../core/manifest.js';
 import { formatBytes } from '../core/format.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { unsafeFileEntries } from './files.js';
@@ -27,6 +27,11 @@ export interface CheckOptions {
   /** Hash every entry too (verify); restore hashes them as it streams instead. */
   entries: boolean;
   onBytes?: (n: number) => void;
+  /**
+   * The plain zip, when `archive` is an age file and its identity is at hand. An encrypted archive
+   * without it is checked by size and SHA-256 alone (`checks: ["archive"]`).
+   */
+  decrypted?: ArchiveReader | undefined;
 }
 
 /** The archive's SHA-256: in a worker for a local file, else as its bytes stream in. */
@@ -56,7 +61,16 @@ export async function checkArchive(archive: ArchiveReader, sidecar: Sidecar | un
       archiveHash.catch(() => undefined);
     }
   }
-  const entryChecks = await checkEntries(archive, sidecar, options, checks);
+  const encrypted = sidecar !== undefined && isEncrypted(sidecar);
+  if (encrypted && !options.decrypted) {
+    if (archiveHash) {
+      const { sha256 } = await archiveHash;
+      if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
+      checks.push('archive');
+    }
+    return { ok: true, checks, error: null, manifest: undefined };
+  }
+  const entryChecks = await checkEntries(options.decrypted ?? archive, sidecar, options, checks);
   if (archiveHash) {
     const { sha256 } = await archiveHash;
     if (sha256 !== sidecar!.archive.sha256) {
@@ -86,8 +100,10 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
       return fail(`manifest.json cannot be read: ${errorMessage(error)}`);
     }
     if (manifest.format !== ARCHIVE_FORMAT) return fail(`unknown archive format ${JSON.stringify(manifest.format)}`);
-    if (sidecar) {
-      const { archive: _archive, ...fromSidecar } = sidecar;
+    if (sidecar && isEncrypted(sidecar)) {
+      if (!matchesClear(manifest, sidecar)) return fail('manifest.json inside the encrypted archive does not match the sidecar', manifest);
+    } else if (sidecar) {
+      const { archive: _archive, encryption: _encryption, ...fromSidecar } = sidecar;
       if (canonical(fromSidecar) !== canonical(manifest)) return fail('manifest.json inside the archive does not match the sidecar', manifest);
     }
     const symlinks = new Map<string, string>();

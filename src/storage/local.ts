@@ -59,7 +59,7 @@ export class LocalStorage implements Storage {
       const archive = ARCHIVE_NAME.exec(name);
       if (archive && BACKUP_ID.test(archive[1]!)) {
         const info = await stat(path.join(this.root, name)).catch(() => undefined);
-        if (info?.isFile()) listing.archives.set(archive[1]!, { size: info.size, modified: info.mtime });
+        if (info?.isFile()) listing.archives.set(archive[1]!, { file: name, size: info.size, modified: info.mtime });
         continue;
       }
       if (!name.endsWith('.json') || !BACKUP_ID.test(name.slice(0, -5))) continue;

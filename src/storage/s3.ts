@@ -131,7 +131,7 @@ export class S3Storage implements Storage {
     const sidecarNames: string[] = [];
     for (const object of await this.objects(this.options.prefix)) {
       const archive = ARCHIVE_NAME.exec(object.name);
-      if (archive && BACKUP_ID.test(archive[1]!)) listing.archives.set(archive[1]!, { size: object.size, modified: object.modified });
+      if (archive && BACKUP_ID.test(archive[1]!)) listing.archives.set(archive[1]!, { file: object.name, size: object.size, modified: object.modified });
       else if (object.name.endsWith('.json') && BACKUP_ID.test(object.name.slice(0, -5))) {
         listing.sidecarIds.add(object.name.slice(0, -5));
         sidecarNames.push(object.name);

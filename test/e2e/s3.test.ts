@@ -261,6 +261,37 @@ describe('S3 storage, through the CLI', () => {
     expect(await keys()).toEqual([`${id}.json`, `${id}.zip`]);
   });
 
+  it('an encrypted backup in the bucket restores through ranged reads, and the bucket holds no plaintext', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { dir: keysDir } = { dir: tempDir() };
+    const identity = path.join(keysDir, 'key.txt');
+    execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
+    const { cli, db, prefix } = setup({
+      storages: (prefix) => ({ offsite: s3StorageConfig(server, prefix) }),
+      target: { compression: { level: 0 }, encryption: { recipients: [recipient] } },
+    });
+    const before = sqliteRows(db);
+    const backup = await cli('--json', 'backup');
+    expect(backup.code, backup.stderr).toBe(0);
+    const record = backup.json().backups[0];
+    expect(record.file).toBe(`${record.id}.zip.age`);
+    const { GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const object = await server.client().send(new GetObjectCommand({ Bucket: server.bucket, Key: `${prefix}${record.file}` }));
+    const stored = Buffer.from(await object.Body!.transformToByteArray());
+    expect(stored.includes(Buffer.from('item 17 '))).toBe(false);
+    expect(stored.subarray(0, 21).toString()).toBe('age-encryption.org/v1');
+    writeFileSync(db, '');
+    const gets = server.canInjectFaults ? server.faults.requests.length : 0;
+    const restore = await cli('--json', '-i', identity, 'restore', 'app', '--yes', '--no-snapshot');
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(sqliteRows(db)).toEqual(before);
+    if (server.canInjectFaults) {
+      const ranged = server.faults.requests.slice(gets).filter((r) => r.method === 'GET' && r.path.endsWith('.zip.age'));
+      expect(ranged.length).toBeGreaterThan(1);
+    }
+  });
+
   it('keeps credentials out of every output, sidecar and error', async () => {
     const { cli, store, keys, prefix } = setup();
     const outputs: string[] = [];
