@@ -29,7 +29,17 @@ export function machineInfo(bench: Bench): [string, string][] {
     ['SQLite', `${commandLine('sqlite3', ['--version']).split(' ')[0]} (sqlite3 CLI); ${bench.sqlite?.version ?? bench.bigSqlite?.version ?? '?'} (better-sqlite3)`],
     ['MongoDB tools', commandLine(path.join(MONGO_BIN, 'mongodump'), ['--version'])],
   ];
+  if (bench.s3Used) info.push(['S3 server', `s3rver ${packageVersion('s3rver')} with test/support/s3server's extensions, on loopback, in a process of its own`]);
+  if (bench.awsCli) info.push(['AWS CLI', bench.awsCli]);
   return info;
+}
+
+function packageVersion(name: string): string {
+  try {
+    return (JSON.parse(readFileSync(path.join(REPO, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
 }
 
 /** Is the kernel's DAMON paging out idle memory (as on some VMs)? */
