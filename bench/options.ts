@@ -1,7 +1,7 @@
 /** The harness's command line and the data sizes it selects. */
 import { parseArgs } from 'node:util';
 
-export const PAIRS = ['pg-backup', 'pg-restore', 'sqlite-backup', 'mongo-backup', 'verify-pg', 'verify-sqlite', 'verify-sqlite0', 'list', 'help', 'rss-2g'] as const;
+export const PAIRS = ['pg-backup', 'pg-restore', 's3-backup', 's3-upload', 'sqlite-backup', 'mongo-backup', 'verify-pg', 'verify-sqlite', 'verify-sqlite0', 'list', 'help', 'rss-2g'] as const;
 export type PairId = (typeof PAIRS)[number];
 
 export interface Options {
@@ -16,7 +16,7 @@ export interface Options {
 export function usage(): string {
   return [
     'usage: npm run bench -- [--quick] [--rounds N] [--only pair,...] [--out file] [--keep] [--no-drop-caches]',
-    `pairs: ${PAIRS.join(', ')} (a prefix selects several: pg, verify, ...)`,
+    `pairs: ${PAIRS.join(', ')} (a prefix selects several: pg, s3, verify, ...)`,
   ].join('\n');
 }
 

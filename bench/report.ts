@@ -48,6 +48,8 @@ export interface ReportInput {
   data: [string, string][];
   method: string[];
   rows: Row[];
+  /** Pairs that did not run here, and why. */
+  skipped: { pair: string; reason: string }[];
   notes: string[];
 }
 
@@ -150,7 +152,7 @@ export function renderReport(input: ReportInput): string {
   return [
     `# ${input.title}`,
     '',
-    `${input.date}, ${input.mode} run${input.only ? ` of ${input.only.join(', ')} only` : ''}, ${input.rounds} timed round(s) per pair. ${input.rows.length - failed.length} of ${input.rows.length} rows meet their target${failed.length ? `; FAIL: ${failed.map((r) => `${r.pair} (${r.b.label})`).join(', ')}` : ''}.`,
+    `${input.date}, ${input.mode} run${input.only ? ` of ${input.only.join(', ')} only` : ''}, ${input.rounds} timed round(s) per pair. ${input.rows.length - failed.length} of ${input.rows.length} rows meet their target${failed.length ? `; FAIL: ${failed.map((r) => `${r.pair} (${r.b.label})`).join(', ')}` : ''}.${input.skipped.map((s) => ` Skipped: ${s.pair} (${s.reason}).`).join('')}`,
     '',
     '## Results',
     '',

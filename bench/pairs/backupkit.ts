@@ -10,25 +10,39 @@ export function jsonOut<T>(m: Measurement): T {
 }
 
 interface BackupJson {
-  backups: { id: string; size: number }[];
+  backups: { id: string; size: number; file: string; storages: string[] }[];
   failures: { target: string; error: string }[];
 }
 
-function backupRecord(m: Measurement): { id: string; size: number } {
+export type BackupRecord = BackupJson['backups'][number];
+
+function backupRecord(m: Measurement): BackupRecord {
   const doc = jsonOut<BackupJson>(m);
   const record = doc.backups[0];
   if (!record || doc.failures.length > 0) throw new Error(`backup failed: ${JSON.stringify(doc.failures)}`);
   return record;
 }
 
-export function backupContender(bench: Bench, label: string, config: string, target: string, keep: (s: StoredBackup) => void): Contender {
+/**
+ * `env` is added to the command's environment; `after` runs untimed once the backup is made (to
+ * check and clear what it wrote elsewhere than the storage folder).
+ */
+export function backupContender(
+  bench: Bench,
+  label: string,
+  config: string,
+  target: string,
+  keep: (s: StoredBackup) => void,
+  options: { env?: Record<string, string>; after?: (record: BackupRecord) => Promise<void> } = {},
+): Contender {
   return {
     label,
     command: `backupkit backup ${target}`,
     async run() {
       const storage = bench.fresh(`storage-${target}`);
-      const m = await measure(bench.backupkit(config, storage, ['--json', 'backup', target], { captureStdout: true }));
+      const m = await measure(bench.backupkit(config, storage, ['--json', 'backup', target], { captureStdout: true, env: options.env }));
       const record = backupRecord(m);
+      await options.after?.(record);
       keep({ dir: storage, id: record.id, size: record.size });
       return { m, outputBytes: record.size };
     },

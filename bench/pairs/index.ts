@@ -7,12 +7,15 @@ import { pairList } from './list.js';
 import { pairMongoBackup } from './mongo.js';
 import { pairPgBackup, pairPgRestore } from './pg.js';
 import { pairRss2g } from './rss-2g.js';
+import { pairS3Backup, pairS3Upload } from './s3.js';
 import { pairSqliteBackup } from './sqlite.js';
 import { pairVerify } from './verify.js';
 
 const runners: Record<PairId, (bench: Bench) => Promise<Row[]>> = {
   'pg-backup': pairPgBackup,
   'pg-restore': pairPgRestore,
+  's3-backup': pairS3Backup,
+  's3-upload': pairS3Upload,
   'sqlite-backup': pairSqliteBackup,
   'mongo-backup': pairMongoBackup,
   'verify-pg': (bench) => pairVerify(bench, 'pg'),
@@ -28,10 +31,12 @@ export async function runPairs(bench: Bench, selected: PairId[]): Promise<Row[]>
   for (const [index, id] of selected.entries()) {
     log(`=== ${id}`);
     rows.push(...(await runners[id](bench)));
-    // Stop the servers once no remaining pair needs them (verify-pg reads only the archive).
+    // Stop the servers once no remaining pair needs them (verify-pg and s3-upload read only the archive).
     const rest = selected.slice(index + 1);
-    if (!rest.some((r) => r === 'pg-backup' || r === 'pg-restore' || (r === 'verify-pg' && !bench.pgStorage))) await bench.stopPg();
+    const needsPg = (r: PairId) => r === 'pg-backup' || r === 'pg-restore' || r === 's3-backup' || ((r === 'verify-pg' || r === 's3-upload') && !bench.pgStorage);
+    if (!rest.some(needsPg)) await bench.stopPg();
     if (!rest.includes('mongo-backup')) await bench.stopMongo();
+    if (!rest.some((r) => r.startsWith('s3-'))) await bench.stopS3();
   }
   return rows;
 }

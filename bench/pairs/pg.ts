@@ -34,8 +34,13 @@ function pgDumpContender(bench: Bench, pg: PgServer): Contender {
   };
 }
 
+/** The target `pg` of the configs: the bench database through the cluster's own pg_dump. */
+export function pgTarget(bench: Bench, pg: PgServer): Record<string, unknown> {
+  return { driver: 'pg_dump', url: bench.pgUrl(pg), bin: pg.binDir };
+}
+
 export async function pgConfig(bench: Bench, pg: PgServer): Promise<string> {
-  return bench.writeConfig('pg', { pg: { driver: 'pg_dump', url: bench.pgUrl(pg), bin: pg.binDir } });
+  return bench.writeConfig('pg', { pg: pgTarget(bench, pg) });
 }
 
 export async function pairPgBackup(bench: Bench): Promise<Row[]> {
