@@ -5,7 +5,7 @@
  * so a backup exists only once both are in place. Temporary names carry the writer's pid, which
  * lets a later run remove what a dead run left behind.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { type Stats, createReadStream, readFileSync, statSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -58,14 +58,19 @@ export class LocalStorage implements Storage {
       if (name.startsWith('.')) continue;
       const archive = ARCHIVE_NAME.exec(name);
       if (archive && BACKUP_ID.test(archive[1]!)) {
-        const info = await stat(path.join(this.root, name)).catch(() => undefined);
+        let info: Stats | undefined;
+        try {
+          info = statSync(path.join(this.root, name));
+        } catch {
+          info = undefined; // removed meanwhile
+        }
         if (info?.isFile()) listing.archives.set(archive[1]!, { file: name, size: info.size, modified: info.mtime });
         continue;
       }
       if (!name.endsWith('.json') || !BACKUP_ID.test(name.slice(0, -5))) continue;
       listing.sidecarIds.add(name.slice(0, -5));
-      // Synchronous reads: for thousands of small files they cost a fraction of the async path's
-      // open/stat/read/close round trips, and a listing has nothing else to do meanwhile.
+      // Synchronous reads and stats: for thousands of small files they cost a fraction of the async
+      // path's round trips, and a listing has nothing else to do meanwhile.
       try {
         const value: unknown = JSON.parse(readFileSync(path.join(this.root, name), 'utf8'));
         if (isSidecar(value)) listing.sidecars.push(value);
