@@ -53,7 +53,7 @@ export interface S3StorageOptions {
   maxAttempts?: number;
 }
 
-export const DEFAULT_PART_SIZE = 16 << 20;
+export const DEFAULT_PART_SIZE = 8 << 20;
 export const DEFAULT_QUEUE_SIZE = 4;
 const ARCHIVE_NAME = /^(.+)\.zip(\.age)?$/;
 const SIDECAR_READS_AT_ONCE = 16;
