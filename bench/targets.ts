@@ -3,7 +3,7 @@ import { type Check, type Row, type Side, formatBytes, formatMs } from './report
 
 export const RATIO_MAX = 1.05;
 const RSS_MAX_BYTES = 150e6;
-/** An S3 storage adds the upload's parts in flight (partSize x (queueSize + 1), 80 MiB by default). */
+/** An S3 storage adds the upload's parts in flight: partSize x (queueSize + 1) (docs/storages.md). */
 export const S3_RATIO_MAX = 1.1;
 export const S3_RSS_MAX_BYTES = 200e6;
 const SCRATCH_ZERO_BYTES = 64 * 1024; // below the sampler's resolution: a sidecar or a tool's config file

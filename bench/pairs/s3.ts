@@ -10,6 +10,7 @@ import { DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client 
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE } from '../../src/storage/s3.js';
 import { type Bench, type S3Service, type StoredBackup, log } from '../bench.js';
 import { psql } from '../data.js';
 import { measure } from '../measure.js';
@@ -207,7 +208,7 @@ export async function pairS3Upload(bench: Bench): Promise<Row[]> {
     bench.awsCli = `${aws.version} (${aws.bin})`;
     bench.notes.push(
       `s3-upload: the pg backup's archive, ${formatBytes(stored.size)}; aws s3 cp ${mbps(sa.medianMs)}, backupkit copy ${mbps(sb.medianMs)}. ` +
-        'Each with its default parts: aws s3 cp 8 MiB parts, 10 at once; backupkit 16 MiB parts, 4 at once. backupkit copy also lists both storages, ' +
+        `Each with its default parts: aws s3 cp 8 MiB parts, 10 at once; backupkit ${formatBytes(DEFAULT_PART_SIZE)} parts, ${DEFAULT_QUEUE_SIZE} at once. backupkit copy also lists both storages, ` +
         'takes the target\'s lock in the bucket, hashes the archive to check its SHA-256 and puts the sidecar, all inside its time.',
     );
     return [row('s3-upload', sa, sb, `B/A ≤ ${S3_RATIO_MAX.toFixed(2)}`, (r) => [checks.ratio(r, S3_RATIO_MAX)])];
