@@ -82,7 +82,14 @@ export async function backupTargets(deps: AppDeps, names: string[], options: Bac
  * Take the target's lock in each of `storages` (config order, so two runs never wait on each
  * other crosswise), and clear what dead runs left there. Released in reverse on failure.
  */
-export async function lockTarget(deps: AppDeps, target: Pick<TargetConfig, 'name'>, storages: Storage[], command: string): Promise<Lock> {
+export async function lockTarget(
+  deps: AppDeps,
+  target: Pick<TargetConfig, 'name'>,
+  storages: Storage[],
+  command: string,
+  /** With it, a storage that cannot be reached is passed here and left out, not fatal (a lock held elsewhere still is). */
+  unreachable?: (storage: Storage, error: unknown) => void,
+): Promise<Lock> {
   const held: Lock[] = [];
   const release = async () => {
     for (const lock of held.reverse()) await lock.release().catch((error: unknown) => deps.log.warn(`could not release a lock of ${target.name}: ${errorMessage(error)}`));
@@ -90,10 +97,17 @@ export async function lockTarget(deps: AppDeps, target: Pick<TargetConfig, 'name
   try {
     await deps.state.ensure();
     for (const storage of storages) {
-      await storage.ensure();
-      held.push(await storage.lock(target.name, command, deps.now()));
-      const removed = await storage.removeLeftovers(target.name);
-      if (removed.length > 0) deps.log.info({ storage: storage.name, files: removed }, `removed ${removed.length} leftover(s) of an interrupted run from ${storage.name}`);
+      let lock: Lock | undefined;
+      try {
+        await storage.ensure();
+        lock = await storage.lock(target.name, command, deps.now());
+        held.push(lock);
+        const removed = await storage.removeLeftovers(target.name);
+        if (removed.length > 0) deps.log.info({ storage: storage.name, files: removed }, `removed ${removed.length} leftover(s) of an interrupted run from ${storage.name}`);
+      } catch (error) {
+        if (!unreachable || exitCodeOf(error) === ExitCode.locked) throw error;
+        unreachable(storage, error);
+      }
     }
     const removed = await deps.state.removeLeftovers(target.name);
     if (removed.length > 0) deps.log.info({ files: removed }, `removed ${removed.length} leftover file(s) of an interrupted run`);
@@ -104,11 +118,17 @@ export async function lockTarget(deps: AppDeps, target: Pick<TargetConfig, 'name
   return { release };
 }
 
-/** A new id: free in every storage the backup goes to. */
-async function freeId(target: TargetConfig, when: Date, storages: Storage[]): Promise<string> {
+/** A new id: free in every storage the backup goes to; a storage that cannot say is passed to `unreachable`. */
+async function freeId(target: TargetConfig, when: Date, storages: Storage[], unreachable: (storage: Storage, error: unknown) => void): Promise<string> {
   const prefix = baseId(target.name, when);
   const taken = new Set<string>();
-  for (const storage of storages) for (const id of await storage.idsTaken(prefix)) taken.add(id);
+  for (const storage of storages) {
+    try {
+      for (const id of await storage.idsTaken(prefix)) taken.add(id);
+    } catch (error) {
+      unreachable(storage, error);
+    }
+  }
   return nextId(target.name, when, (candidate) => taken.has(candidate));
 }
 
@@ -126,10 +146,19 @@ export async function backupTarget(
       throw new UsageError(`target ${target.name} has no "files" to back up`, { hint: 'Drop --only files, or add "files" to the target.' });
     }
     await target.driver.checkTools?.({ ...driverContext(deps, target, deps.signal, target.name) }, options.driverOptions ?? target.options, 'dump');
-    const storages = deps.storages.forTarget(target);
-    if (options.lock !== false) lock = await lockTarget(deps, target, storages, 'backup');
-    id = await freeId(target, started, storages);
-    const outcome = await writeArchive(deps, target, id, started, storages, options);
+    // A storage that cannot be reached is left out and named; the backup goes to the others.
+    const down: BackupOutcome['failed'] = [];
+    const unreachable = (storage: Storage, error: unknown) => {
+      deps.log.error({ target: target.name, storage: storage.name }, `storage ${storage.name} cannot be reached: ${errorMessage(error)}`);
+      if (!down.some((d) => d.storage === storage.name)) down.push({ storage: storage.name, error });
+    };
+    const wanted = deps.storages.forTarget(target);
+    if (options.lock !== false) lock = await lockTarget(deps, target, wanted, 'backup', unreachable);
+    id = await freeId(target, started, wanted.filter((s) => !down.some((d) => d.storage === s.name)), unreachable);
+    const storages = wanted.filter((s) => !down.some((d) => d.storage === s.name));
+    if (storages.length === 0) throw down[0]!.error;
+    const written = await writeArchive(deps, target, id, started, storages, options);
+    const outcome = { ...written, failed: [...down, ...written.failed] };
     deps.log.info({ target: target.name, id, size: outcome.sidecar.archive.size, storages: outcome.storages }, `backup ${id} written to ${outcome.storages.join(', ')}`);
     const error = outcome.failed.length > 0 ? new PartialBackupError(outcome) : undefined;
     await recordRun(deps, { command: 'backup', target: target.name, id, started, error });

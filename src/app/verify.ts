@@ -21,11 +21,18 @@ export interface VerifyOutcome extends VerifyResult {
   code: number;
 }
 
-export async function verifyBackups(deps: AppDeps, refs: string[], options: { target: string | undefined }): Promise<VerifyOutcome[]> {
+/** The outcomes, and the storages that could not be listed (verify of everything then fails, exit 1). */
+export async function verifyBackups(
+  deps: AppDeps,
+  refs: string[],
+  options: { target: string | undefined },
+): Promise<{ outcomes: VerifyOutcome[]; unlisted: { storage: string; error: string }[] }> {
   const results: VerifyOutcome[] = [];
+  let unlisted: { storage: string; error: string }[] = [];
   const items: { id: string; target: string | null; resolved: ResolvedRef }[] = [];
   if (refs.length === 0) {
-    const { backups } = await readCatalog(deps);
+    const { backups, failures } = await readCatalog(deps);
+    unlisted = failures;
     for (const backup of backups.filter((b) => !options.target || b.sidecar.target === options.target)) {
       // Every copy is checked: a backup may be good in one storage and damaged in another.
       for (const storage of backup.storages) {
@@ -59,7 +66,7 @@ export async function verifyBackups(deps: AppDeps, refs: string[], options: { ta
     if (!checked.ok) deps.log.error({ id, storage }, `${id}${storage ? ` (${storage})` : ''}: ${checked.error}`);
     await recordRun(deps, { command: 'verify', target: item.target ?? checked.manifest?.target ?? null, id, started, error: checked.ok ? undefined : checked.error });
   }
-  return results;
+  return { outcomes: results, unlisted };
 }
 
 /** Open and check one archive; a missing or unreadable one is a failed check, not a crash. */

@@ -18,7 +18,7 @@ export function registerVerify(program: Command, run: RunAction): void {
         }
         if (flags.target) (await import('../app/deps.js')).getTarget(ctx.deps, flags.target);
         const { verifyBackups } = await import('../app/verify.js');
-        const outcomes = await verifyBackups(ctx.deps, refs, { target: flags.target });
+        const { outcomes, unlisted } = await verifyBackups(ctx.deps, refs, { target: flags.target });
         const results = outcomes.map(({ code: _code, ...result }) => result);
         ctx.print({ results }, () =>
           results.length === 0
@@ -27,6 +27,8 @@ export function registerVerify(program: Command, run: RunAction): void {
         );
         // Keys that do not fit (exit 2) only when nothing is damaged: a damaged archive comes first.
         const codes = new Set(outcomes.filter((o) => !o.ok).map((o) => o.code));
+        for (const failure of unlisted) ctx.log.error({ storage: failure.storage }, `storage ${failure.storage} could not be listed, so its backups were not verified: ${failure.error}`);
+        if (unlisted.length > 0 && codes.size === 0) return ExitCode.failed;
         return codes.size === 0 ? ExitCode.ok : codes.has(ExitCode.verification) ? ExitCode.verification : ExitCode.usage;
       }),
     );

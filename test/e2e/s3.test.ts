@@ -220,6 +220,25 @@ describe('S3 storage, through the CLI', () => {
     }
   });
 
+  it('a bucket that cannot be reached at all: the local copy still lands (exit 1, naming it), and verify of everything fails', async (ctx) => {
+    if (!server.canInjectFaults) ctx.skip();
+    const { cli, store } = setup({ storages: (prefix) => ({ local: { type: 'local', path: './store' }, offsite: s3StorageConfig(server, prefix, { }) }) });
+    await server.faults.down();
+    try {
+      const backup = await runCli(['-c', path.join(path.dirname(store), 'backupkit.config.json'), '--json', 'backup'], { cwd: path.dirname(store), env: { ...s3Env(server), AWS_MAX_ATTEMPTS: '1' }, timeoutMs: 100_000 });
+      expect(backup.code, backup.stderr).toBe(1);
+      const doc = backup.json();
+      expect(doc.backups.map((b: { storages: string[] }) => b.storages)).toEqual([['local']]);
+      expect(doc.failures[0].error).toMatch(/^storage offsite: /);
+      expect(readdirSync(store).filter((n) => n.endsWith('.zip'))).toEqual([`${doc.backups[0].id}.zip`]);
+      const verify = await cli('--json', 'verify');
+      expect(verify.code).toBe(1);
+      expect(verify.json().results.map((r: { storage: string; ok: boolean }) => [r.storage, r.ok])).toEqual([['local', true]]);
+    } finally {
+      await server.faults.up();
+    }
+  });
+
   it('a bucket that goes away mid-upload, and a run killed mid-upload: the next run aborts what was left open', async (ctx) => {
     if (!server.canInjectFaults) ctx.skip();
     const { cli, keys, prefix, dir, config, env } = setup({ target: { files: ['./big'], compression: { level: 0 } } });
