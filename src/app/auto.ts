@@ -11,7 +11,7 @@ import { PRE_RESTORE_TAG } from '../core/manifest.js';
 import { checkArchive } from '../pipeline/verify.js';
 import { lockTarget } from './backup.js';
 import { readCatalog } from './catalog.js';
-import { type AppDeps, driverContext, recordRun, selectTargets } from './deps.js';
+import { type AppDeps, beginRun, driverContext, recordRun, selectTargets } from './deps.js';
 import { plainArchive } from './keys.js';
 import { applyRestore } from './restore.js';
 
@@ -30,7 +30,7 @@ export async function autoRestore(deps: AppDeps, names: string[], options: { req
   const outcome: AutoOutcome = { results: [], failures: [] };
   for (const target of selectTargets(deps, names)) {
     if (deps.signal.aborted) throw deps.signal.reason;
-    const started = deps.now();
+    const started = await beginRun(deps, 'auto', target.name);
     try {
       const result = await autoTarget(deps, target);
       outcome.results.push(result);

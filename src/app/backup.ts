@@ -18,7 +18,7 @@ import { AgeEncrypt } from '../pipeline/age.js';
 import { FanOut } from '../pipeline/fanout.js';
 import { addFileSet } from '../pipeline/files.js';
 import { ZipWriter } from '../pipeline/zipwriter.js';
-import { type AppDeps, driverContext, recordRun, selectTargets, withTimeout } from './deps.js';
+import { type AppDeps, beginRun, driverContext, recordRun, selectTargets, withTimeout } from './deps.js';
 
 export interface BackupOptions {
   parts: Part[];
@@ -138,7 +138,7 @@ export async function backupTarget(
   target: TargetConfig,
   options: BackupOptions & { lock?: boolean; driverOptions?: Record<string, unknown> },
 ): Promise<BackupOutcome> {
-  const started = deps.now();
+  const started = await beginRun(deps, 'backup', target.name);
   let id: string | null = null;
   let lock: Lock | undefined;
   try {
@@ -161,7 +161,7 @@ export async function backupTarget(
     const outcome = { ...written, failed: [...down, ...written.failed] };
     deps.log.info({ target: target.name, id, size: outcome.sidecar.archive.size, storages: outcome.storages }, `backup ${id} written to ${outcome.storages.join(', ')}`);
     const error = outcome.failed.length > 0 ? new PartialBackupError(outcome) : undefined;
-    await recordRun(deps, { command: 'backup', target: target.name, id, started, error });
+    await recordRun(deps, { command: 'backup', target: target.name, id, started, error, size: outcome.sidecar.archive.size });
     return outcome;
   } catch (error) {
     await recordRun(deps, { command: 'backup', target: target.name, id, started, error });

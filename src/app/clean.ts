@@ -14,7 +14,7 @@ import { type KeepReason, type RetentionPolicy, applyRetention, hasRule } from '
 import type { Storage, StorageListing } from '../core/storage.js';
 import { lockTarget } from './backup.js';
 import { listStorage } from './catalog.js';
-import { type AppDeps, recordRun, selectTargets } from './deps.js';
+import { type AppDeps, beginRun, recordRun, selectTargets } from './deps.js';
 
 export interface CleanOptions {
   dryRun: boolean;
@@ -43,7 +43,7 @@ export async function cleanTargets(deps: AppDeps, names: string[], options: Clea
   };
   for (const target of targets) {
     if (deps.signal.aborted) throw deps.signal.reason;
-    const started = deps.now();
+    const started = options.dryRun ? deps.now() : await beginRun(deps, 'clean', target.name);
     try {
       const storages = deps.storages.forTarget(target);
       const plans: { storage: Storage; plan: StoragePlan }[] = [];

@@ -11,7 +11,7 @@ import type { Storage } from '../core/storage.js';
 import { HashCounter } from '../pipeline/hash.js';
 import { lockTarget } from './backup.js';
 import { listStorage } from './catalog.js';
-import { type AppDeps, recordRun } from './deps.js';
+import { type AppDeps, beginRun, recordRun } from './deps.js';
 
 export interface CopyOptions {
   from: string;
@@ -41,7 +41,7 @@ export async function copyBackups(deps: AppDeps, storages: { get(name: string): 
       result.skipped.push({ id: sidecar.id, reason: 'present' });
       continue;
     }
-    const started = deps.now();
+    const started = await beginRun(deps, 'copy', sidecar.target);
     try {
       const lock = await lockTarget(deps, { name: sidecar.target }, [to], 'copy');
       try {

@@ -5,7 +5,7 @@
  */
 import type { Config, TargetConfig } from '../config/load.js';
 import type { DriverContext, Logger, ProcessRunner } from '../core/driver.js';
-import { TimeoutError, UsageError } from '../core/errors.js';
+import { TimeoutError, ToolFailedError, UsageError, errorMessage, exitCodeOf } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
 import { suggest } from '../core/suggest.js';
 import type { StorageSet } from '../storage/registry.js';
@@ -19,6 +19,38 @@ export interface Progress {
 }
 
 export const noProgress: Progress = { start() {}, bytes() {}, stop() {} };
+
+/** A run as it starts: what the reporter's listeners see first (a ping's /start). */
+export interface RunStart {
+  command: string;
+  target: string | null;
+  started: Date;
+}
+
+/** A finished run: the history line, and what notifications and metrics are made of. */
+export interface RunReport extends RunStart {
+  id: string | null;
+  ok: boolean;
+  durationMs: number;
+  /** The error's message (secrets are scrubbed by whoever prints or sends it). */
+  error: string | null;
+  /** The exit code the outcome maps to: 0 when ok. */
+  code: number;
+  /** A failed tool's stderr tail, when a tool failed. */
+  stderrTail: string | null;
+  /** The archive's size, for a run that made one. */
+  size: number | null;
+}
+
+/**
+ * Told of every run of backup, restore, verify, clean, auto, copy and delete, whoever started it
+ * (a terminal, a crontab line, the daemon). A listener must not throw and must bound its own time:
+ * notifications and metrics never change a run's outcome.
+ */
+export interface RunListener {
+  runStarted?(run: RunStart): Promise<void>;
+  runFinished?(run: RunReport): Promise<void>;
+}
 
 export interface AppDeps {
   config: Config;
@@ -37,6 +69,8 @@ export interface AppDeps {
   version: string;
   /** An age identity file from --identity or BACKUPKIT_IDENTITY_FILE, with where it was given. */
   identityFile?: { file: string; source: string } | undefined;
+  /** Told of every run as it starts and ends (notifications, metrics); history is written first. */
+  listeners?: RunListener[] | undefined;
 }
 
 export function getTarget(deps: Pick<AppDeps, 'config'>, name: string): TargetConfig {
@@ -87,22 +121,54 @@ export function driverContext(deps: AppDeps, target: TargetConfig, signal: Abort
   };
 }
 
-/** Record one run in history.jsonl; a failure to write history never hides the run's own result. */
+/** A run starts: its listeners are told (a ping's /start); returns its start time for recordRun. */
+export async function beginRun(deps: AppDeps, command: string, target: string | null): Promise<Date> {
+  const started = deps.now();
+  await Promise.all(
+    (deps.listeners ?? []).map((listener) =>
+      listener.runStarted?.({ command, target, started }).catch((error: unknown) => deps.log.warn(`run listener: ${errorMessage(error)}`)),
+    ),
+  );
+  return started;
+}
+
+/**
+ * A run ends: one line in history.jsonl, then its listeners are told. A failure to write history
+ * or to notify never hides the run's own result.
+ */
 export async function recordRun(
   deps: AppDeps,
-  entry: { command: string; target: string | null; id: string | null; started: Date; error: unknown },
+  entry: { command: string; target: string | null; id: string | null; started: Date; error: unknown; size?: number | null },
 ): Promise<void> {
+  const failed = entry.error !== undefined;
+  const report: RunReport = {
+    command: entry.command,
+    target: entry.target,
+    id: entry.id,
+    started: entry.started,
+    ok: !failed,
+    durationMs: deps.now().getTime() - entry.started.getTime(),
+    error: failed ? errorMessage(entry.error) : null,
+    code: failed ? exitCodeOf(entry.error) : 0,
+    stderrTail: entry.error instanceof ToolFailedError ? entry.error.stderrTail || null : null,
+    size: entry.size ?? null,
+  };
   try {
     await deps.state.appendHistory({
-      time: entry.started.toISOString(),
-      command: entry.command,
-      target: entry.target,
-      id: entry.id,
-      ok: entry.error === undefined,
-      durationMs: deps.now().getTime() - entry.started.getTime(),
-      error: entry.error === undefined ? null : entry.error instanceof Error ? entry.error.message : String(entry.error),
+      time: report.started.toISOString(),
+      command: report.command,
+      target: report.target,
+      id: report.id,
+      ok: report.ok,
+      durationMs: report.durationMs,
+      error: report.error,
     });
   } catch (error) {
     deps.log.warn({ err: error }, 'could not write history.jsonl');
   }
+  await Promise.all(
+    (deps.listeners ?? []).map((listener) =>
+      listener.runFinished?.(report).catch((error: unknown) => deps.log.warn(`run listener: ${errorMessage(error)}`)),
+    ),
+  );
 }

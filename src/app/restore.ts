@@ -15,7 +15,7 @@ import { checkArchive } from '../pipeline/verify.js';
 import { ZipReader } from '../pipeline/zipreader.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { backupTarget, lockTarget } from './backup.js';
-import { type AppDeps, driverContext, getTarget, recordRun, withTimeout } from './deps.js';
+import { type AppDeps, beginRun, driverContext, getTarget, recordRun, withTimeout } from './deps.js';
 import { plainArchive } from './keys.js';
 import { type ResolvedRef, resolveRef } from './refs.js';
 
@@ -59,8 +59,8 @@ export interface RestoreResult {
 }
 
 export async function restoreBackup(deps: AppDeps, targetName: string, options: RestoreOptions): Promise<RestoreResult> {
-  const started = deps.now();
   const target = getTarget(deps, targetName);
+  const started = options.dryRun ? deps.now() : await beginRun(deps, 'restore', target.name);
   let id: string | null = null;
   try {
     const result = await restoreInner(deps, target, options, started, (resolvedId) => (id = resolvedId));

@@ -4,7 +4,7 @@ import type { ArchiveReader } from '../core/storage.js';
 import { checkArchive, type CheckName, type CheckResult } from '../pipeline/verify.js';
 import { readCatalog } from './catalog.js';
 import { plainArchive } from './keys.js';
-import { type AppDeps, recordRun } from './deps.js';
+import { type AppDeps, beginRun, recordRun } from './deps.js';
 import { type ResolvedRef, resolveRef } from './refs.js';
 
 export interface VerifyResult {
@@ -57,7 +57,7 @@ export async function verifyBackups(
   }
   for (const item of items) {
     if (deps.signal.aborted) throw deps.signal.reason;
-    const started = deps.now();
+    const started = await beginRun(deps, 'verify', item.target);
     const storage = item.resolved.storages[0]?.name;
     deps.progress.start(`verifying ${item.id}${storage && deps.storages.all.length > 1 ? ` in ${storage}` : ''}`);
     const checked = await check(deps, item.resolved).finally(() => deps.progress.stop());

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { AppDeps } from '../app/deps.js';
+import type { Config } from '../config/load.js';
 import { redact } from '../config/secrets.js';
 import type { Logger } from '../core/driver.js';
 
@@ -50,28 +51,46 @@ export type RunAction = (command: Command, action: (ctx: CliContext) => Promise<
 export async function createContext(command: Command, io: Io): Promise<CliContext> {
   const globals = globalsOf(command);
   // Loaded here, not at start-up: --help and --version stay fast.
-  const [{ createLogger }, { loadConfig }, { createProgress }] = await Promise.all([
-    import('./logger.js'),
-    import('../config/load.js'),
-    import('./progress.js'),
-  ]);
+  const { createLogger } = await import('./logger.js');
   const log = await createLogger({
     level: globals.quiet ? 'error' : globals.verbose ? 'debug' : 'info',
     format: globals.logFormat ?? (io.stderr.isTTY ? 'pretty' : 'json'),
     stderr: io.stderr,
     secrets: io.secrets,
   });
-  const { createDriverRegistry } = await import('../drivers/registry.js');
-  const config = await loadConfig({ file: globals.config, cwd: io.cwd, env: io.env, drivers: createDriverRegistry() });
+  const config = await readConfig(globals, io);
+  const deps = await buildDeps(config, globals, io, log);
+  return {
+    deps,
+    globals,
+    io,
+    log,
+    print(json, text) {
+      const out = globals.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`;
+      io.stdout.write(redact(out, io.secrets));
+    },
+  };
+}
+
+/** Load the config named by -c (or found from the current folder); its secrets join io.secrets. */
+export async function readConfig(globals: GlobalOptions, io: Io): Promise<Config> {
+  const [{ loadConfig }, { createDriverRegistry }] = await Promise.all([import('../config/load.js'), import('../drivers/registry.js')]);
+  const config = await loadConfig({ file: globals.config, cwd: io.cwd, env: io.env, drivers: createDriverRegistry(), now: io.now });
   for (const secret of config.secrets) io.secrets.add(secret);
-  const [{ createStorages }, { StateDir, defaultStateRoot }, { createRunner }] = await Promise.all([
+  return config;
+}
+
+/** What the app functions are handed, for one config (the daemon builds it anew on SIGHUP). */
+export async function buildDeps(config: Config, globals: GlobalOptions, io: Io, log: Logger): Promise<AppDeps> {
+  const [{ createStorages }, { StateDir, defaultStateRoot }, { createRunner }, { createProgress }] = await Promise.all([
     import('../storage/registry.js'),
     import('../storage/state.js'),
     import('../drivers/spawn.js'),
+    import('./progress.js'),
   ]);
   const progressOn = globals.progress && !globals.quiet && Boolean(io.stderr.isTTY) && !io.env.CI;
   const storages = await createStorages(config);
-  const deps: AppDeps = {
+  return {
     config,
     storages: globals.storage ? storages.only(globals.storage) : storages,
     state: new StateDir(config.stateDir ?? defaultStateRoot(io.env, os.homedir())),
@@ -88,15 +107,6 @@ export async function createContext(command: Command, io: Io): Promise<CliContex
       : io.env.BACKUPKIT_IDENTITY_FILE
         ? { file: path.resolve(io.cwd, io.env.BACKUPKIT_IDENTITY_FILE), source: `BACKUPKIT_IDENTITY_FILE (${io.env.BACKUPKIT_IDENTITY_FILE})` }
         : undefined,
-  };
-  return {
-    deps,
-    globals,
-    io,
-    log,
-    print(json, text) {
-      const out = globals.json ? `${JSON.stringify(json, null, 2)}\n` : `${text()}\n`;
-      io.stdout.write(redact(out, io.secrets));
-    },
+    listeners: [],
   };
 }

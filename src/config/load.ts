@@ -16,10 +16,12 @@ import { interpolate } from './interpolate.js';
 import { formatPath } from './paths.js';
 import { type EncryptionRules, type RetentionRules, commonTargetShape, topLevelSchema } from './schema.js';
 import { type TargetEncryption, resolveEncryption } from './encryption.js';
+import { type DaemonConfig, type NotifyConfig, type TargetOperations, resolveDaemon, resolveNotify, resolveOperations } from './operations.js';
+import { checkTimezone } from './schedule.js';
 import { collectSecrets } from './secrets.js';
 import { describeIssues } from './validate.js';
 
-export interface TargetConfig {
+export interface TargetConfig extends TargetOperations {
   name: string;
   driver: Driver;
   /** The driver's own options, validated by its schema, paths resolved. */
@@ -61,6 +63,11 @@ export interface Config {
   /** history.jsonl and scratch files: the first local storage's folder, else undefined (the caller picks). */
   stateDir: string | undefined;
   targets: Map<string, TargetConfig>;
+  /** The zone schedules are read in (defaults.timezone); undefined: the system's. */
+  timezone: string | undefined;
+  daemon: DaemonConfig;
+  /** defaults.notify: for runs that name no target, and `notify test`. */
+  notify: NotifyConfig | undefined;
   /** Every secret value in the config, for redaction. */
   secrets: Set<string>;
 }
@@ -74,6 +81,8 @@ export interface LoadOptions {
   cwd: string;
   env: NodeJS.ProcessEnv;
   drivers: DriverRegistry;
+  /** The clock for defaults that depend on it (a schedule's default maxAge). */
+  now?: () => Date;
 }
 
 export async function loadConfig(options: LoadOptions): Promise<Config> {
@@ -139,6 +148,11 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
   const defaults = top.success ? top.data.defaults : undefined;
   const storages = top.success ? resolveStorages(top.data, dir, problems) : [];
   const storageNames = storages.map((st) => st.name);
+  const timezone = defaults?.timezone;
+  const timezoneProblem = timezone === undefined ? undefined : checkTimezone(timezone);
+  if (timezoneProblem) problems.push(`defaults.timezone: ${timezoneProblem}`);
+  const zone = timezoneProblem ? undefined : timezone;
+  const now = options.now?.() ?? new Date();
   const defaultStorages = defaults?.storages ? checkStorageNames(defaults.storages, storageNames, ['defaults', 'storages'], problems) : storageNames;
 
   const targets = new Map<string, TargetConfig>();
@@ -151,12 +165,14 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
       encryption: defaults?.encryption,
     });
     if (target) {
-
+      Object.assign(target, resolveOperations(rawTarget, defaults, zone, ['targets', name], problems, now));
       const ownStorages = rawTarget.storages;
       target.storages = Array.isArray(ownStorages) ? checkStorageNames(ownStorages as string[], storageNames, ['targets', name, 'storages'], problems) : defaultStorages;
       targets.set(name, target);
     }
   }
+  const daemon = resolveDaemon(top.success ? top.data.daemon : undefined, problems);
+  const notify = defaults?.notify ? resolveNotify(defaults.notify, 'defaults.notify', problems) : undefined;
   if (problems.length > 0 || !top.success) throw new ConfigError(file, [...new Set(problems)]);
   return {
     file,
@@ -164,6 +180,9 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
     storages,
     stateDir: storages.find((st) => st.type === 'local')?.path as string | undefined,
     targets,
+    timezone: zone,
+    daemon,
+    notify,
     secrets: collectSecrets(filled),
   };
 }
@@ -200,7 +219,7 @@ function resolveTarget(
     problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));
     return undefined;
   }
-  const { driver: _driver, files, timeout, compression, retention, bin, storages: _storages, encryption, ...options } = parsed.data as Record<string, unknown> & {
+  const { driver: _driver, files, timeout, compression, retention, bin, storages: _storages, encryption, schedule: _s, verifySchedule: _v, verifyDeep: _d, maxAge: _m, notify: _n, ...options } = parsed.data as Record<string, unknown> & {
     files?: string[];
     timeout?: string | number;
     compression?: { level?: number };
@@ -223,6 +242,11 @@ function resolveTarget(
     retention: retention ?? defaults.retention,
     bin: bin === undefined ? undefined : path.resolve(dir, bin),
     storages: [],
+    schedule: undefined,
+    verifySchedule: undefined,
+    verifyDeep: false,
+    maxAgeMs: undefined,
+    notify: undefined,
     encryption: resolveEncryption(encryption ?? defaults.encryption, dir, formatPath(encryption ? ['targets', name, 'encryption'] : ['defaults', 'encryption']), problems),
   };
 }

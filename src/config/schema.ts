@@ -74,8 +74,45 @@ export const encryptionSchema = z.strictObject({
 });
 export type EncryptionRules = z.infer<typeof encryptionSchema>;
 
+const notifyEvent = z.enum(['failure', 'success', 'always']);
+
+/** Where to tell people about runs: SMTP email, a JSON webhook, healthchecks.io-style pings. */
+export const notifySchema = z.strictObject({
+  /** Which outcomes are sent (default: failure). */
+  on: z.union([notifyEvent, z.array(notifyEvent).min(1)]).optional(),
+  email: z
+    .strictObject({
+      /** smtp://user:password@host:587 or smtps://...:465 */
+      url: z.string(),
+      from: z.string().min(1),
+      to: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    })
+    .optional(),
+  /** A blank url (an unset `${VAR:-}`) turns its channel off. */
+  webhook: z.strictObject({ url: z.string() }).optional(),
+  ping: z.strictObject({ url: z.string() }).optional(),
+});
+export type NotifyRules = z.infer<typeof notifySchema>;
+
+/** The long-running mode's own settings. */
+export const daemonSchema = z.strictObject({
+  /** host:port for GET /healthz and /metrics; loopback unless `listenPublic` is true. */
+  listen: z.string().min(1).optional(),
+  /** Allow `listen` on an address other than loopback. */
+  listenPublic: z.boolean().optional(),
+  /** Targets that may run at once (default 1). */
+  concurrency: z.number().int().min(1).max(64).optional(),
+});
+
 export const defaultsSchema = z.strictObject({
   encryption: encryptionSchema.optional(),
+  schedule: z.string().min(1).optional(),
+  verifySchedule: z.string().min(1).optional(),
+  verifyDeep: z.boolean().optional(),
+  maxAge: durationSchema.optional(),
+  /** The zone schedules are read in (IANA name); default: the system's. */
+  timezone: z.string().min(1).optional(),
+  notify: notifySchema.optional(),
   timeout: durationSchema.optional(),
   compression: compressionSchema.optional(),
   retention: retentionSchema.optional(),
@@ -94,6 +131,15 @@ export const commonTargetShape = {
   /** The storages this target writes to (default: defaults.storages, else every storage). */
   storages: storageNames.optional(),
   encryption: encryptionSchema.optional(),
+  /** When the daemon backs the target up (cron, 5 fields or 6 with seconds). */
+  schedule: z.string().min(1).optional(),
+  /** When the daemon verifies the target's backups. */
+  verifySchedule: z.string().min(1).optional(),
+  /** Scheduled verifies restore into a scratch database (verify --deep). */
+  verifyDeep: z.boolean().optional(),
+  /** How old the newest good backup may be before doctor and /healthz call the target unhealthy. */
+  maxAge: durationSchema.optional(),
+  notify: notifySchema.optional(),
 };
 
 export const topLevelSchema = z.strictObject({
@@ -101,5 +147,6 @@ export const topLevelSchema = z.strictObject({
   storage: storageSchema.optional(),
   storages: storagesSchema.optional(),
   defaults: defaultsSchema.optional(),
+  daemon: daemonSchema.optional(),
   targets: z.record(z.string(), z.record(z.string(), z.unknown())),
 });
