@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Encrypter } from 'age-encryption';
 import type { EncryptionRules } from './schema.js';
 
 export interface TargetEncryption {
@@ -15,9 +14,27 @@ export interface TargetEncryption {
   identityFile: string | undefined;
 }
 
+/** Throws, saying why, when `key` is not an age recipient. */
+export type RecipientCheck = (key: string) => void;
+
+/** typage's own recipient parser. Loaded only for configs that encrypt: typage takes 170-220 ms to load. */
+export async function loadRecipientCheck(): Promise<RecipientCheck> {
+  const { Encrypter } = await import('age-encryption');
+  return (key) => void new Encrypter().addRecipient(key);
+}
+
+/** Whether a config (as read, before validation) has an `encryption` block anywhere it may. */
+export function mentionsEncryption(raw: unknown): boolean {
+  const object = (value: unknown): Record<string, unknown> | undefined => (typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined);
+  const top = object(raw);
+  if (object(top?.defaults)?.encryption !== undefined) return true;
+  return Object.values(object(top?.targets) ?? {}).some((target) => object(target)?.encryption !== undefined);
+}
+
 /** Problems go into `problems` as "key: what is wrong"; `at` is the config key path of the block. */
-export function resolveEncryption(rules: EncryptionRules | undefined, dir: string, at: string, problems: string[]): TargetEncryption | undefined {
+export function resolveEncryption(rules: EncryptionRules | undefined, dir: string, at: string, problems: string[], checkRecipient: RecipientCheck | undefined): TargetEncryption | undefined {
   if (!rules) return undefined;
+  if (!checkRecipient) throw new Error('resolveEncryption: the recipient check was not loaded (loadRecipientCheck)');
   const recipients: string[] = [];
   const check = (value: string, where: string) => {
     const key = value.trim();
@@ -26,7 +43,7 @@ export function resolveEncryption(rules: EncryptionRules | undefined, dir: strin
       return;
     }
     try {
-      new Encrypter().addRecipient(key);
+      checkRecipient(key);
     } catch (error) {
       const shown = key.length > 16 ? `${key.slice(0, 12)}...` : key;
       problems.push(`${where}: "${shown}" is not an age recipient (${(error as Error).message}); expected an X25519 public key age1... as age-keygen prints it`);

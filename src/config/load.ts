@@ -15,7 +15,7 @@ import { suggest } from '../core/suggest.js';
 import { interpolate } from './interpolate.js';
 import { formatPath } from './paths.js';
 import { type EncryptionRules, type RetentionRules, commonTargetShape, topLevelSchema } from './schema.js';
-import { type TargetEncryption, resolveEncryption } from './encryption.js';
+import { type RecipientCheck, type TargetEncryption, loadRecipientCheck, mentionsEncryption, resolveEncryption } from './encryption.js';
 import { type DaemonConfig, type NotifyConfig, type TargetOperations, resolveDaemon, resolveNotify, resolveOperations } from './operations.js';
 import { checkTimezone } from './schedule.js';
 import { collectSecrets } from './secrets.js';
@@ -83,6 +83,8 @@ export interface LoadOptions {
   drivers: DriverRegistry;
   /** The clock for defaults that depend on it (a schedule's default maxAge). */
   now?: () => Date;
+  /** Checks age recipients; needed by a config that encrypts (loadConfig loads it then). */
+  checkRecipient?: RecipientCheck;
 }
 
 export async function loadConfig(options: LoadOptions): Promise<Config> {
@@ -132,7 +134,8 @@ export async function loadConfig(options: LoadOptions): Promise<Config> {
   if (!found || found.isEmpty || found.config === undefined || found.config === null) {
     throw new ConfigError(found?.filepath, ['the config file is empty']);
   }
-  return resolveConfig(found.config, found.filepath, options);
+  const checkRecipient = mentionsEncryption(found.config) ? await loadRecipientCheck() : undefined;
+  return resolveConfig(found.config, found.filepath, { ...options, checkRecipient });
 }
 
 export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOptions, 'file' | 'cwd'>): Config {
@@ -163,7 +166,7 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
       compressionLevel: defaults?.compression?.level,
       retention: defaults?.retention,
       encryption: defaults?.encryption,
-    });
+    }, options.checkRecipient);
     if (target) {
       Object.assign(target, resolveOperations(rawTarget, defaults, zone, ['targets', name], problems, now));
       const ownStorages = rawTarget.storages;
@@ -194,6 +197,7 @@ function resolveTarget(
   drivers: DriverRegistry,
   problems: string[],
   defaults: { timeout: string | number | undefined; compressionLevel: number | undefined; retention: RetentionRules | undefined; encryption: EncryptionRules | undefined },
+  checkRecipient: RecipientCheck | undefined,
 ): TargetConfig | undefined {
   const at = (...keys: (string | number)[]) => formatPath(['targets', name, ...keys]);
   if (!TARGET_NAME.test(name)) {
@@ -247,7 +251,7 @@ function resolveTarget(
     verifyDeep: false,
     maxAgeMs: undefined,
     notify: undefined,
-    encryption: resolveEncryption(encryption ?? defaults.encryption, dir, formatPath(encryption ? ['targets', name, 'encryption'] : ['defaults', 'encryption']), problems),
+    encryption: resolveEncryption(encryption ?? defaults.encryption, dir, formatPath(encryption ? ['targets', name, 'encryption'] : ['defaults', 'encryption']), problems, checkRecipient),
   };
 }
 

@@ -14,7 +14,7 @@
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, type Hash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { Decrypter, Encrypter, type Recipient } from 'age-encryption';
+import type { Recipient } from 'age-encryption';
 import { UsageError, VerificationError, errorMessage } from '../core/errors.js';
 import type { ArchiveReader } from '../core/storage.js';
 
@@ -24,10 +24,14 @@ const SEALED = CHUNK + TAG;
 const NONCE = 16;
 const MAGIC = Buffer.from('age-encryption.org/v1\n');
 
+/** typage, loaded on first use: it takes 170-220 ms to load, which commands without encryption skip. */
+const typage = () => import('age-encryption');
+
 export type AgeKeys = { recipients: string[]; passphrase?: undefined } | { recipients?: undefined; passphrase: string };
 
 /** A new file's header and the file key it wraps. */
 export async function makeHeader(keys: AgeKeys): Promise<{ header: Buffer; fileKey: Buffer }> {
+  const { Decrypter, Encrypter } = await typage();
   const encrypter = new Encrypter();
   let captured: Uint8Array | undefined;
   if (keys.passphrase !== undefined) {
@@ -201,6 +205,7 @@ function stanzaTypes(header: Buffer): string[] {
  */
 export async function openDecrypted(archive: ArchiveReader, keys: KeyRing, recipients: string[] | undefined, what: string): Promise<ArchiveReader> {
   const header = await readHeader(archive);
+  const { Decrypter } = await typage();
   const decrypter = new Decrypter();
   for (const identity of keys.identities) {
     for (const line of identity.text.split('\n').map((l) => l.trim())) {
