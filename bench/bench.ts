@@ -52,6 +52,9 @@ export class Bench {
   /** Outputs of the backup pairs, reused by restore and verify. */
   pgDumpDir: string | undefined;
   pgStorage: StoredBackup | undefined;
+  /** The same database's backup with an age recipient (age-backup), and the age CLI with its key pair. */
+  pgAgeStorage: StoredBackup | undefined;
+  ageTools: { age: string; version: string; identity: string; recipient: string } | undefined;
   sqliteStorage: StoredBackup | undefined;
   sqlite0Storage: StoredBackup | undefined;
   readonly data: [string, string][] = [];

@@ -1,7 +1,7 @@
 /** The harness's command line and the data sizes it selects. */
 import { parseArgs } from 'node:util';
 
-export const PAIRS = ['pg-backup', 'pg-restore', 's3-backup', 's3-upload', 'sqlite-backup', 'mongo-backup', 'verify-pg', 'verify-sqlite', 'verify-sqlite0', 'list', 'help', 'rss-2g'] as const;
+export const PAIRS = ['pg-backup', 'pg-restore', 'age-backup', 'age-restore', 'age-encrypt', 's3-backup', 's3-upload', 'sqlite-backup', 'mongo-backup', 'verify-pg', 'verify-sqlite', 'verify-sqlite0', 'list', 'help', 'rss-2g'] as const;
 export type PairId = (typeof PAIRS)[number];
 
 export interface Options {

@@ -50,7 +50,7 @@ export function backupContender(
 }
 
 /** Keeps only the newest storage of a contender (the one before is removed); `slot` remembers it for later pairs. */
-export function keeper(bench: Bench, slot: 'pgStorage' | 'sqliteStorage' | 'sqlite0Storage' | null): (s: StoredBackup) => void {
+export function keeper(bench: Bench, slot: 'pgStorage' | 'pgAgeStorage' | 'sqliteStorage' | 'sqlite0Storage' | null): (s: StoredBackup) => void {
   let previous: string | undefined;
   return (s) => {
     if (previous) rmSync(previous, { recursive: true, force: true });

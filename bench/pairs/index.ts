@@ -2,6 +2,7 @@
 import { type Bench, log } from '../bench.js';
 import type { PairId } from '../options.js';
 import type { Row } from '../report.js';
+import { pairAgeBackup, pairAgeEncrypt, pairAgeRestore } from './age.js';
 import { pairHelp } from './help.js';
 import { pairList } from './list.js';
 import { pairMongoBackup } from './mongo.js';
@@ -14,6 +15,9 @@ import { pairVerify } from './verify.js';
 const runners: Record<PairId, (bench: Bench) => Promise<Row[]>> = {
   'pg-backup': pairPgBackup,
   'pg-restore': pairPgRestore,
+  'age-backup': pairAgeBackup,
+  'age-restore': pairAgeRestore,
+  'age-encrypt': pairAgeEncrypt,
   's3-backup': pairS3Backup,
   's3-upload': pairS3Upload,
   'sqlite-backup': pairSqliteBackup,
@@ -33,7 +37,8 @@ export async function runPairs(bench: Bench, selected: PairId[]): Promise<Row[]>
     rows.push(...(await runners[id](bench)));
     // Stop the servers once no remaining pair needs them (verify-pg and s3-upload read only the archive).
     const rest = selected.slice(index + 1);
-    const needsPg = (r: PairId) => r === 'pg-backup' || r === 'pg-restore' || r === 's3-backup' || ((r === 'verify-pg' || r === 's3-upload') && !bench.pgStorage);
+    const needsPg = (r: PairId) =>
+      r === 'pg-backup' || r === 'pg-restore' || r === 'age-backup' || r === 'age-restore' || r === 's3-backup' || ((r === 'verify-pg' || r === 's3-upload' || r === 'age-encrypt') && !bench.pgStorage);
     if (!rest.some(needsPg)) await bench.stopPg();
     if (!rest.includes('mongo-backup')) await bench.stopMongo();
     if (!rest.some((r) => r.startsWith('s3-'))) await bench.stopS3();
