@@ -23,6 +23,7 @@ const TAG = 16;
 const SEALED = CHUNK + TAG;
 const NONCE = 16;
 const MAGIC = Buffer.from('age-encryption.org/v1\n');
+const OUT_BATCH = 1 << 20;
 
 /** typage, loaded on first use: it takes 170-220 ms to load, which commands without encryption skip. */
 const typage = () => import('age-encryption');
@@ -102,6 +103,8 @@ export class AgeEncrypt extends Transform {
   private index = 0;
   private readonly hash: Hash = createHash('sha256');
   private digest: string | undefined;
+  private out: Buffer[] = [];
+  private outBytes = 0;
   size = 0;
 
   constructor(
@@ -125,10 +128,21 @@ export class AgeEncrypt extends Transform {
     return this.digest;
   }
 
+  /** Output is handed on in pieces of about 1 MiB: a push per 64 KiB chunk costs a write each downstream. */
   private emit_(buffer: Buffer): void {
-    this.hash.update(buffer);
-    this.size += buffer.length;
-    this.push(buffer);
+    this.out.push(buffer);
+    this.outBytes += buffer.length;
+    if (this.outBytes >= OUT_BATCH) this.flushOut();
+  }
+
+  private flushOut(): void {
+    if (this.outBytes === 0) return;
+    const piece = this.out.length === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.hash.update(piece);
+    this.size += piece.length;
+    this.push(piece);
   }
 
   private sealPending(last: boolean): void {
@@ -149,6 +163,7 @@ export class AgeEncrypt extends Transform {
 
   override _flush(callback: TransformCallback): void {
     this.sealPending(true);
+    this.flushOut();
     this.digest = this.hash.digest('hex');
     callback();
   }
