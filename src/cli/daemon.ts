@@ -4,7 +4,8 @@ import { ExitCode } from '../core/errors.js';
 import { type RunAction, buildDeps, readConfig } from './context.js';
 
 const HELP = `
-What runs when (times in defaults.timezone, else the system's; cron of 5 fields, or 6 with seconds):
+What runs when (cron expressions of 5 fields, or 6 with seconds first; times in
+defaults.timezone, else the system's):
   schedule        backup of the target, then clean in each of its storages that has retention
                   rules (only when the backup succeeded)
   verifySchedule  verify of the target's backups; a test restore as well when verifyDeep is set
