@@ -10,6 +10,7 @@ import { registerAuto } from './cli/auto.js';
 import { registerBackup } from './cli/backup.js';
 import { registerClean } from './cli/clean.js';
 import { registerCopy } from './cli/copy.js';
+import { registerDaemon } from './cli/daemon.js';
 import { type CliContext, type Io, type RunAction, createContext, globalsOf } from './cli/context.js';
 import { registerHistory } from './cli/history.js';
 import { registerInspect } from './cli/inspect.js';
@@ -45,6 +46,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerHistory(program, run);
   registerAuto(program, run);
   registerCopy(program, run);
+  registerDaemon(program, run);
   for (const command of program.commands) command.exitOverride();
   program.addHelpText(
     'after',
@@ -153,6 +155,11 @@ const code = await main({
   now: () => new Date(),
   version,
   secrets: new Set(),
+  // SIGHUP is only caught while someone listens (the daemon); other commands keep its default.
+  onReload: (listener) => {
+    process.on('SIGHUP', listener);
+    return () => process.off('SIGHUP', listener);
+  },
 });
 process.exitCode = code;
 // Writes to a pipe are asynchronous: wait until stdout and stderr have taken every byte (a piped

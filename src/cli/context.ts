@@ -31,6 +31,8 @@ export interface Io {
   version: string;
   /** Secrets known so far (filled from the config), scrubbed from every line printed. */
   secrets: Set<string>;
+  /** Subscribe to requests to read the config again (SIGHUP); returns the way to unsubscribe. */
+  onReload?: (listener: () => void) => () => void;
 }
 
 export interface CliContext {
