@@ -19,11 +19,14 @@ import { FanOut } from '../pipeline/fanout.js';
 import { addFileSet } from '../pipeline/files.js';
 import { ZipWriter } from '../pipeline/zipwriter.js';
 import { type AppDeps, beginRun, driverContext, recordRun, selectTargets, withTimeout } from './deps.js';
+import { type FilesPlan, afterFilesBackup, planFiles } from './incremental.js';
 
 export interface BackupOptions {
   parts: Part[];
   tags: string[];
   note: string | null;
+  /** A full backup of an `incremental` target's files, whatever its schedule of full backups. */
+  full?: boolean;
 }
 
 export interface BackupFailure {
@@ -157,7 +160,8 @@ export async function backupTarget(
     id = await freeId(target, started, wanted.filter((s) => !down.some((d) => d.storage === s.name)), unreachable);
     const storages = wanted.filter((s) => !down.some((d) => d.storage === s.name));
     if (storages.length === 0) throw down[0]!.error;
-    const written = await writeArchive(deps, target, id, started, storages, options);
+    const plan = target.incremental && options.parts.includes('files') && target.files.length > 0 ? await planFiles(deps, target, { full: options.full ?? false, now: started }) : undefined;
+    const written = await writeArchive(deps, target, id, started, storages, { ...options, plan });
     const outcome = { ...written, failed: [...down, ...written.failed] };
     deps.log.info({ target: target.name, id, size: outcome.sidecar.archive.size, storages: outcome.storages }, `backup ${id} written to ${outcome.storages.join(', ')}`);
     const error = outcome.failed.length > 0 ? new PartialBackupError(outcome) : undefined;
@@ -177,7 +181,7 @@ async function writeArchive(
   id: string,
   started: Date,
   storages: Storage[],
-  options: BackupOptions & { driverOptions?: Record<string, unknown> },
+  options: BackupOptions & { driverOptions?: Record<string, unknown>; plan?: FilesPlan | undefined },
 ): Promise<BackupOutcome> {
   const driverOptions = options.driverOptions ?? target.options;
   const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `backup of ${target.name}`);
@@ -225,7 +229,7 @@ async function writeArchive(
     if (options.parts.includes('files')) {
       for (const [index, source] of target.files.entries()) {
         deps.progress.start(`${target.name}: files ${source}`);
-        const added = await addFileSet(writer, index, source, deps.log);
+        const added = await addFileSet(writer, index, source, deps.log, options.plan?.kind === 'differential' ? options.plan.index : undefined);
         entries.push(...added.entries);
         fileSets.push(added.fileSet);
       }
@@ -244,6 +248,7 @@ async function writeArchive(
       tool,
       source: target.driver.describe(driverOptions),
       parts: options.parts.filter((p) => p === 'db' || target.files.length > 0),
+      ...(options.plan?.kind === 'differential' ? { base: options.plan.base } : {}),
       units,
       fileSets,
       entries,
@@ -278,6 +283,7 @@ async function writeArchive(
       }
     }
     if (landed.length === 0) throw failed[0]!.error;
+    if (options.plan) await afterFilesBackup(deps, target, manifest, sidecar, options.plan);
     for (const f of failed) await uploads.get(storages.find((s) => s.name === f.storage)!)!.abort().catch(() => undefined);
     return { sidecar, storages: landed, failed };
   } catch (error) {

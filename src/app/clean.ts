@@ -14,6 +14,7 @@ import { type KeepReason, type RetentionPolicy, applyRetention, hasRule } from '
 import type { Storage, StorageListing } from '../core/storage.js';
 import { lockTarget } from './backup.js';
 import { listStorage } from './catalog.js';
+import { keepBasesAcross } from './chain.js';
 import { type AppDeps, beginRun, recordRun, selectTargets } from './deps.js';
 
 export interface CleanOptions {
@@ -48,6 +49,7 @@ export async function cleanTargets(deps: AppDeps, names: string[], options: Clea
       const storages = deps.storages.forTarget(target);
       const plans: { storage: Storage; plan: StoragePlan }[] = [];
       for (const storage of storages) plans.push({ storage, plan: planStorage(deps, target, storage, await listingOf(storage), options) });
+      await keepBasesAcross(deps, target.name, plans, listingOf);
       for (const { storage, plan } of plans) {
         result.kept.push(...plan.kept.map((k) => ({ id: k.id, storage: storage.name, reasons: k.reasons })));
         result.deleted.push(...plan.deleted.map((d) => ({ id: d.id, storage: storage.name, bytes: d.bytes })));
@@ -86,7 +88,7 @@ export function policyFor(target: TargetConfig, flags: RetentionPolicy, storage?
   return { ...counts, ...(keepWithin === undefined ? {} : { keepWithin: parseDuration(keepWithin) }) };
 }
 
-interface StoragePlan {
+export interface StoragePlan {
   kept: { id: string; reasons: KeepReason[] }[];
   deleted: { id: string; file: string; bytes: number; orphan: boolean }[];
 }
@@ -104,7 +106,7 @@ function planStorage(deps: AppDeps, target: TargetConfig, storage: Storage, list
   const orphaned = new Set(orphans.map((o) => o.id));
   const candidates = sidecars
     .filter((s) => !orphaned.has(s.id))
-    .map((s) => ({ id: s.id, createdAt: s.createdAt, good: isGood(target, s, listing), sidecar: s }));
+    .map((s) => ({ id: s.id, createdAt: s.createdAt, good: isGood(target, s, listing), base: s.base, sidecar: s }));
   const decision = applyRetention(candidates, policy, deps.now());
   const kept = decision.kept.map(({ item, reasons }) => ({ id: item.id, reasons }));
   for (const k of kept) deps.log.debug({ id: k.id, storage: storage.name, reasons: k.reasons }, 'keep');

@@ -2,10 +2,13 @@
  * copy: put into one storage the backups it lacks from another (restic's `copy`). Archive first,
  * then sidecar, as a backup commits; the bytes are hashed on the way and checked against the
  * sidecar's size and SHA-256 before the copy is committed, so an interrupted or damaged copy
- * leaves nothing listed in the destination. Nothing is re-dumped.
+ * leaves nothing listed in the destination. Nothing is re-dumped. A differential backup's base
+ * goes along when the destination lacks it, before the backups that need it; if it cannot be
+ * copied, neither are they.
  */
 import { pipeline } from 'node:stream/promises';
-import { UsageError, VerificationError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
+import { withBases } from '../core/chain.js';
+import { OperationError, UsageError, VerificationError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
 import { PRE_RESTORE_TAG, type Sidecar, newestFirst } from '../core/manifest.js';
 import type { Storage } from '../core/storage.js';
 import { HashCounter } from '../pipeline/hash.js';
@@ -31,9 +34,12 @@ export async function copyBackups(deps: AppDeps, storages: { get(name: string): 
   const to = storages.get(options.to);
   if (from === to) throw new UsageError(`--from and --to name the same storage (${from.name})`);
   const source = (await listStorage(deps, from)).sidecars.filter((s) => !options.target || s.target === options.target).sort(newestFirst);
-  const wanted = options.refs.length === 0 ? source : options.refs.map((ref) => pick(source, ref, from, options.target));
+  const picked = options.refs.length === 0 ? source : options.refs.map((ref) => pick(source, ref, from, options.target));
   const present = new Set((await to.list()).sidecars.map((s) => s.id));
+  const { order: wanted, missing } = withBases(picked, source, present);
+  for (const m of missing) deps.log.warn({ id: m.id, base: m.base }, `${m.id} needs its base ${m.base}, which neither ${from.name} nor ${to.name} holds: a restore from ${to.name} reads it from another storage`);
   const result: CopyResult = { copied: [], skipped: [], failures: [] };
+  const failed = new Set<string>();
   await to.ensure();
   for (const sidecar of wanted) {
     if (deps.signal.aborted) throw deps.signal.reason;
@@ -43,6 +49,7 @@ export async function copyBackups(deps: AppDeps, storages: { get(name: string): 
     }
     const started = await beginRun(deps, 'copy', sidecar.target);
     try {
+      if (sidecar.base !== undefined && failed.has(sidecar.base)) throw new OperationError(`its base ${sidecar.base} could not be copied to ${to.name}; not copied`);
       const lock = await lockTarget(deps, { name: sidecar.target }, [to], 'copy');
       try {
         await copyOne(deps, sidecar, from, to);
@@ -54,6 +61,7 @@ export async function copyBackups(deps: AppDeps, storages: { get(name: string): 
       await recordRun(deps, { command: 'copy', target: sidecar.target, id: sidecar.id, started, error: undefined });
     } catch (error) {
       if (exitCodeOf(error) === ExitCode.interrupted) throw error;
+      failed.add(sidecar.id);
       deps.log.error({ id: sidecar.id }, `copy of ${sidecar.id} failed: ${errorMessage(error)}`);
       result.failures.push({ id: sidecar.id, error: errorMessage(error), code: exitCodeOf(error) });
       await recordRun(deps, { command: 'copy', target: sidecar.target, id: sidecar.id, started, error });

@@ -11,10 +11,12 @@ import type { ArchiveSource, RestorePlan } from '../core/driver.js';
 import { RefusedError, UsageError, VerificationError } from '../core/errors.js';
 import { type FileSet, type Manifest, type Part, type Unit, PRE_RESTORE_TAG } from '../core/manifest.js';
 import { type FileEntryRecord, restoreFileSet } from '../pipeline/files.js';
+import { findExtras, removeExtras } from '../pipeline/incremental.js';
 import { checkArchive } from '../pipeline/verify.js';
 import { ZipReader } from '../pipeline/zipreader.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { backupTarget, lockTarget } from './backup.js';
+import { type OpenBase, openBase } from './chain.js';
 import { type AppDeps, beginRun, driverContext, getTarget, recordRun, withTimeout } from './deps.js';
 import { plainArchive } from './keys.js';
 import { type ResolvedRef, resolveRef } from './refs.js';
@@ -29,6 +31,8 @@ export interface RestoreOptions {
   force: boolean;
   /** Empty the database before loading (django-dumpdata). */
   flush: boolean;
+  /** Remove what the target's folders hold that the backup does not. */
+  deleteExtra?: boolean;
   /** Can the operator be asked? (stdin is a terminal) */
   interactive: boolean;
   /** Ask the two questions; resolves true only when both are answered. */
@@ -44,6 +48,8 @@ export interface RestorePlanSummary {
   host: string | undefined;
   units: Unit[];
   files: { index: number; path: string }[];
+  /** A differential backup's base, read for the files it does not hold. */
+  base: string | null;
   /** Will a pre-restore snapshot be taken (if the database holds data)? */
   snapshot: boolean;
 }
@@ -81,9 +87,11 @@ async function restoreInner(
 ): Promise<RestoreResult> {
   const resolved = await resolveRef(deps, options.ref, target.name);
   const archive = await resolved.open();
+  const held: { base?: OpenBase } = {};
   try {
-    return await restoreFrom(deps, target, options, started, onId, resolved, archive);
+    return await restoreFrom(deps, target, options, started, onId, resolved, archive, held);
   } finally {
+    await held.base?.close();
     await archive.close();
   }
 }
@@ -96,6 +104,7 @@ async function restoreFrom(
   onId: (id: string) => void,
   resolved: ResolvedRef,
   archive: ArchiveReader,
+  held: { base?: OpenBase },
 ): Promise<RestoreResult> {
   const plain = (await plainArchive(deps, archive, resolved.sidecar, { required: true, what: resolved.sidecar?.id ?? resolved.name, target: target.name }))!;
   deps.progress.start(`checking ${resolved.name}`);
@@ -116,6 +125,8 @@ async function restoreFrom(
   const driverOptions = options.into ? target.driver.withInto(target.options, options.into) : target.options;
   const source = target.driver.describe(driverOptions);
   const restoreFiles = parts.files;
+  // A differential backup's base is checked before anything is touched, as the archive is.
+  if (restoreFiles && manifest.base !== undefined) held.base = await openBase(deps, manifest);
   const plan: RestorePlanSummary = {
     target: target.name,
     id: manifest.id,
@@ -125,6 +136,7 @@ async function restoreFrom(
     host: source.host,
     units: !parts.db ? [] : only ? manifest.units.filter((u) => only.includes(u.name)) : manifest.units,
     files: restoreFiles ? manifest.fileSets.map((f) => ({ index: f.index, path: target.files[f.index] ?? f.path })) : [],
+    base: restoreFiles ? (manifest.base ?? null) : null,
     snapshot: options.snapshot,
   };
   const result = (snapshot: string | null, dryRun: boolean): RestoreResult => ({
@@ -171,7 +183,7 @@ async function restoreFrom(
         deps.log.info(`${plan.database} is empty: no pre-restore snapshot needed`);
       }
     }
-    await applyRestore(deps, target, plain, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source, flush: options.flush }, parts);
+    await applyRestore(deps, target, plain, manifest, driverOptions, { only, into: options.into, units: manifest.units, source: manifest.source, flush: options.flush }, parts, { base: held.base, deleteExtra: options.deleteExtra ?? false });
     return result(snapshot, false);
   } finally {
     await lock.release();
@@ -222,7 +234,10 @@ function resolveOnly(target: TargetConfig, manifest: Manifest, names: string[]):
   return manifest.units.map((u) => u.name).filter((name) => selected.has(name));
 }
 
-/** Stream the archive's entries into the driver (and the file sets back to their folders). */
+/**
+ * Stream the archive's entries into the driver (and the file sets back to their folders). A
+ * differential backup's base is opened (and checked) first unless the caller has it open.
+ */
 export async function applyRestore(
   deps: AppDeps,
   target: TargetConfig,
@@ -231,9 +246,16 @@ export async function applyRestore(
   driverOptions: Record<string, unknown>,
   plan: RestorePlan,
   parts: { db: boolean; files: boolean },
+  files: { base?: OpenBase | undefined; deleteExtra: boolean } = { deleteExtra: false },
 ): Promise<void> {
   const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `restore of ${target.name}`);
   const reader = await ZipReader.fromArchive(archive);
+  const ownBase = parts.files && manifest.base !== undefined && !files.base ? await openBase(deps, manifest).catch((error: unknown) => {
+    reader.close();
+    dispose();
+    throw error;
+  }) : undefined;
+  const base = files.base ?? ownBase;
   try {
     if (parts.db) {
       deps.progress.start(`${target.name}: restoring ${manifest.id}`);
@@ -249,18 +271,19 @@ export async function applyRestore(
       deps.progress.stop();
     }
     if (parts.files) {
-      for (const fileSet of manifest.fileSets) await restoreOneFileSet(deps, target, reader, manifest, fileSet);
+      for (const fileSet of manifest.fileSets) await restoreOneFileSet(deps, target, reader, manifest, fileSet, base?.reader, files.deleteExtra);
     }
   } catch (error) {
     throw signal.aborted ? signal.reason : error;
   } finally {
     deps.progress.stop();
     reader.close();
+    await ownBase?.close();
     dispose();
   }
 }
 
-async function restoreOneFileSet(deps: AppDeps, target: TargetConfig, reader: ZipReader, manifest: Manifest, fileSet: FileSet): Promise<void> {
+async function restoreOneFileSet(deps: AppDeps, target: TargetConfig, reader: ZipReader, manifest: Manifest, fileSet: FileSet, base: ZipReader | undefined, deleteExtra: boolean): Promise<void> {
   const dest = target.files[fileSet.index];
   if (!dest) {
     deps.log.warn(`files/${fileSet.index}/ (${fileSet.path}) has no "files" entry in the config any more; not restored`);
@@ -268,8 +291,18 @@ async function restoreOneFileSet(deps: AppDeps, target: TargetConfig, reader: Zi
   }
   deps.progress.start(`${target.name}: restoring files to ${dest}`);
   const entries = manifest.entries.filter((e) => e.path.startsWith(`files/${fileSet.index}/`)) as FileEntryRecord[];
-  const count = await restoreFileSet(reader, fileSet, entries, dest, (n) => deps.progress.bytes(n));
+  const dirs = [...reader.entries.values()].filter((e) => e.type === 'directory').map((e) => e.name);
+  const extras = await findExtras(dest, fileSet, entries, dirs);
+  const extraFiles = extras.reduce((sum, e) => sum + e.files, 0);
+  if (deleteExtra && extras.length > 0) {
+    await removeExtras(dest, extras);
+    deps.log.info(`removed ${extraFiles} file(s) and ${extras.filter((e) => e.dir).length} folder(s) from ${dest} that ${manifest.id} does not hold (--delete-extra)`);
+  }
+  const count = await restoreFileSet(reader, fileSet, entries, dest, (n) => deps.progress.bytes(n), base);
   deps.log.info(`${count} file(s) restored to ${dest}`);
+  if (!deleteExtra && extras.length > 0) {
+    deps.log.info(`left ${extraFiles} file(s) in ${dest} that ${manifest.id} does not hold (restore --delete-extra removes them)`);
+  }
 }
 
 /** Hash an entry as it streams to the restore tool; a mismatch fails the stream (and the tool). */

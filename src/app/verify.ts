@@ -1,8 +1,10 @@
 /** verify: check archives (every backup in the storages when no refs are given). */
 import { ExitCode, errorMessage, exitCodeOf } from '../core/errors.js';
+import type { Manifest } from '../core/manifest.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { checkArchive, type CheckName, type CheckResult } from '../pipeline/verify.js';
 import { readCatalog } from './catalog.js';
+import { checkBase } from './chain.js';
 import { plainArchive } from './keys.js';
 import { type AppDeps, beginRun, recordRun } from './deps.js';
 import { type ResolvedRef, resolveRef } from './refs.js';
@@ -55,12 +57,19 @@ export async function verifyBackups(
       }
     }
   }
+  const bases = new Map<string, Promise<{ manifest: Manifest | undefined } | string>>();
   for (const item of items) {
     if (deps.signal.aborted) throw deps.signal.reason;
     const started = await beginRun(deps, 'verify', item.target);
     const storage = item.resolved.storages[0]?.name;
     deps.progress.start(`verifying ${item.id}${storage && deps.storages.all.length > 1 ? ` in ${storage}` : ''}`);
-    const checked = await check(deps, item.resolved).finally(() => deps.progress.stop());
+    let checked = await check(deps, item.resolved).finally(() => deps.progress.stop());
+    // A differential backup is only as good as its base.
+    const base = checked.manifest?.base ?? item.resolved.sidecar?.base;
+    if (checked.ok && base !== undefined) {
+      const baseCheck = await checkBase(deps, base, checked.manifest, bases);
+      checked = baseCheck.ok ? { ...checked, checks: [...checked.checks, 'base' as const].sort() } : { ...checked, ok: false, error: baseCheck.error };
+    }
     const id = checked.manifest?.id ?? item.id;
     results.push({ id, ok: checked.ok, checks: checked.checks, error: checked.error, ...(storage ? { storage } : {}), code: checked.ok ? ExitCode.ok : (checked.code ?? ExitCode.verification) });
     if (!checked.ok) deps.log.error({ id, storage }, `${id}${storage ? ` (${storage})` : ''}: ${checked.error}`);

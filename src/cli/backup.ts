@@ -13,6 +13,7 @@ interface BackupFlags {
   only?: 'db' | 'files';
   tag: string[];
   note?: string;
+  full?: boolean;
 }
 
 /** The archive's path for a single local storage, else the storages' names. */
@@ -30,11 +31,12 @@ export function registerBackup(program: Command, run: RunAction): void {
     .addOption(new Option('--only <part>', 'back up only the database or only the files').choices(['db', 'files']))
     .option('--tag <tag>', 'tag the backup (repeatable)', collect, [])
     .option('--note <text>', 'a note stored in the manifest')
+    .option('--full', 'a full backup of the files of incremental targets, not a differential one')
     .action((targets: string[], flags: BackupFlags, command: Command) =>
       run(command, async (ctx) => {
         const { backupTargets } = await import('../app/backup.js');
         const parts: Part[] = flags.only ? [flags.only] : ['db', 'files'];
-        const result = await backupTargets(ctx.deps, targets, { parts, tags: flags.tag, note: flags.note ?? null });
+        const result = await backupTargets(ctx.deps, targets, { parts, tags: flags.tag, note: flags.note ?? null, full: Boolean(flags.full) });
         ctx.print({ backups: result.backups, failures: result.failures.map(({ target, error }) => ({ target, error })) }, () =>
           [
             ...result.backups.map(

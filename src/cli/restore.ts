@@ -13,6 +13,7 @@ interface RestoreFlags {
   snapshot: boolean;
   force?: boolean;
   flush?: boolean;
+  deleteExtra?: boolean;
 }
 
 export function registerRestore(program: Command, run: RunAction): void {
@@ -27,6 +28,7 @@ export function registerRestore(program: Command, run: RunAction): void {
     .option('--no-snapshot', 'skip the pre-restore snapshot of the current data')
     .option('--force', 'accept an archive given by path that belongs to another target')
     .option('--flush', 'empty the database before loading (django-dumpdata)')
+    .option('--delete-extra', "remove files in the target's folders that the backup does not hold")
     .action((target: string, ref: string, flags: RestoreFlags, command: Command) =>
       run(command, async (ctx) => {
         const { restoreBackup } = await import('../app/restore.js');
@@ -39,6 +41,7 @@ export function registerRestore(program: Command, run: RunAction): void {
           yes: Boolean(ctx.globals.yes),
           force: Boolean(flags.force),
           flush: Boolean(flags.flush),
+          deleteExtra: Boolean(flags.deleteExtra),
           interactive: Boolean(ctx.io.stdin.isTTY),
           confirm: terminalConfirm(ctx.io.stdin, ctx.io.stderr, ctx.deps.now),
         });
@@ -50,7 +53,7 @@ export function registerRestore(program: Command, run: RunAction): void {
             return [
               `plan: restore ${plan.id} (${formatBytes(plan.size)}) into ${where}`,
               `  units: ${units}`,
-              ...(plan.files.length > 0 ? [`  files: ${plan.files.map((f) => f.path).join(', ')}`] : []),
+              ...(plan.files.length > 0 ? [`  files: ${plan.files.map((f) => f.path).join(', ')}${plan.base ? ` (unchanged ones from its base ${plan.base})` : ''}`] : []),
               `  pre-restore snapshot: ${plan.snapshot ? 'yes, unless the database is empty' : 'no (--no-snapshot)'}`,
               'archive verified; nothing was changed (--dry-run)',
             ].join('\n');

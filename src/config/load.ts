@@ -35,6 +35,8 @@ export interface TargetConfig extends TargetOperations {
   storages: string[];
   /** age encryption of its archives, if any. */
   encryption: TargetEncryption | undefined;
+  /** Differential file backups, if configured. */
+  incremental: { fullEveryMs: number; compare: 'metadata' | 'content' } | undefined;
 }
 
 export type StorageConfig =
@@ -223,13 +225,14 @@ function resolveTarget(
     problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));
     return undefined;
   }
-  const { driver: _driver, files, timeout, compression, retention, bin, storages: _storages, encryption, schedule: _s, verifySchedule: _v, verifyDeep: _d, maxAge: _m, notify: _n, ...options } = parsed.data as Record<string, unknown> & {
+  const { driver: _driver, files, timeout, compression, retention, bin, storages: _storages, encryption, schedule: _s, verifySchedule: _v, verifyDeep: _d, maxAge: _m, notify: _n, incremental, ...options } = parsed.data as Record<string, unknown> & {
     files?: string[];
     timeout?: string | number;
     compression?: { level?: number };
     retention?: RetentionRules;
     bin?: string;
     encryption?: EncryptionRules;
+    incremental?: { fullEvery: string | number; compare?: 'metadata' | 'content' };
   };
   for (const problem of driver.check?.(options) ?? []) problems.push(`${at()}.${problem}`);
   for (const key of driver.pathKeys) {
@@ -252,6 +255,7 @@ function resolveTarget(
     maxAgeMs: undefined,
     notify: undefined,
     encryption: resolveEncryption(encryption ?? defaults.encryption, dir, formatPath(encryption ? ['targets', name, 'encryption'] : ['defaults', 'encryption']), problems, checkRecipient),
+    incremental: incremental && { fullEveryMs: parseDuration(incremental.fullEvery)!, compare: incremental.compare ?? 'metadata' },
   };
 }
 

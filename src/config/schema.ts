@@ -119,6 +119,13 @@ export const defaultsSchema = z.strictObject({
   storages: storageNames.optional(),
 });
 
+/** Differential file backups: a full backup every `fullEvery`, the changed files in between. */
+export const incrementalSchema = z.strictObject({
+  fullEvery: durationSchema,
+  /** `content` also compares the SHA-256 of files whose size, mtime and mode agree (reads every file). */
+  compare: z.enum(['metadata', 'content']).optional(),
+});
+
 /** Keys every target may carry, whatever its driver. */
 export const commonTargetShape = {
   driver: z.string(),
@@ -140,6 +147,7 @@ export const commonTargetShape = {
   /** How old the newest good backup may be before doctor and /healthz call the target unhealthy. */
   maxAge: durationSchema.optional(),
   notify: notifySchema.optional(),
+  incremental: incrementalSchema.optional(),
 };
 
 export const topLevelSchema = z.strictObject({

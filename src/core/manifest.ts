@@ -19,6 +19,8 @@ export interface EntryRecord {
   path: string;
   size: number;
   sha256: string;
+  /** In a differential backup: the full backup whose archive holds this file (not this archive). */
+  base?: string;
 }
 
 export interface ToolInfo {
@@ -57,6 +59,8 @@ export interface Manifest {
   tool: ToolInfo | null;
   source: Source;
   parts: Part[];
+  /** A differential backup's full backup, which holds the files this archive does not; absent on a full one. */
+  base?: string;
   units: Unit[];
   fileSets: FileSet[];
   entries: EntryRecord[];
@@ -97,6 +101,8 @@ export interface EncryptedSidecar {
   tags: string[];
   note: string | null;
   parts: Part[];
+  /** A differential backup's full backup, in clear: clean, copy and verify follow the chain without a key. */
+  base?: string;
   encryption: EncryptionInfo;
   archive: ArchiveInfo;
 }
@@ -126,6 +132,7 @@ export function encryptedSidecar(manifest: Manifest, encryption: EncryptionInfo,
     tags: manifest.tags,
     note: manifest.note,
     parts: manifest.parts,
+    ...(manifest.base === undefined ? {} : { base: manifest.base }),
     encryption,
     archive,
   };

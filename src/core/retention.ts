@@ -8,7 +8,9 @@
  *   keepWithin d    every backup newer than `now - d`
  *
  * Only good backups (complete, with every part the target makes) count toward the count rules; the
- * newest good backup is always kept. The function is pure: the caller passes `now`.
+ * newest good backup is always kept. A differential backup needs its full backup (its `base`) to
+ * be restored: a base is kept while any kept backup needs it, with the reason `base-of:<id>`.
+ * The function is pure: the caller passes `now`.
  */
 
 export interface RetentionPolicy {
@@ -26,9 +28,11 @@ export interface RetentionCandidate {
   createdAt: string;
   /** Complete and whole: counts toward the count rules and may be "the newest good backup". */
   good: boolean;
+  /** The id of the full backup this differential one needs. */
+  base?: string | undefined;
 }
 
-export type KeepReason = 'keep-last' | 'keep-daily' | 'keep-weekly' | 'keep-monthly' | 'keep-yearly' | 'keep-within' | 'newest';
+export type KeepReason = 'keep-last' | 'keep-daily' | 'keep-weekly' | 'keep-monthly' | 'keep-yearly' | 'keep-within' | 'newest' | `base-of:${string}`;
 
 export interface RetentionResult<T> {
   /** Newest first, each with the rules that keep it. */
@@ -72,6 +76,12 @@ export function applyRetention<T extends RetentionCandidate>(items: readonly T[]
   }
   const newest = good[0];
   if (newest && reasons.get(newest)!.length === 0) reasons.get(newest)!.push('newest');
+  // Newest first: a base kept for a dependent is reached after it, so a chain is followed whole.
+  const byId = new Map(sorted.map((item) => [item.id, item]));
+  for (const item of sorted) {
+    const base = item.base === undefined ? undefined : byId.get(item.base);
+    if (base && base !== item && reasons.get(item)!.length > 0) reasons.get(base)!.push(`base-of:${item.id}`);
+  }
 
   return {
     kept: sorted.filter((item) => reasons.get(item)!.length > 0).map((item) => ({ item, reasons: reasons.get(item)! })),

@@ -13,6 +13,7 @@ import type { EntryRecord, FileSet } from '../core/manifest.js';
 import type { ZipWriter } from './zipwriter.js';
 import type { ZipEntryInfo, ZipReader } from './zipreader.js';
 import { HashCounter } from './hash.js';
+import { type BaseIndex, unchangedEntry } from './incremental.js';
 
 export interface FileEntryRecord extends EntryRecord {
   mode: number;
@@ -23,12 +24,16 @@ export function fileSetPrefix(index: number): string {
   return `files/${index}/`;
 }
 
-/** Store one `files` entry (a folder or a single file) under `files/<index>/`. */
+/**
+ * Store one `files` entry (a folder or a single file) under `files/<index>/`. With `base` (a
+ * differential backup), files the base holds unchanged are listed with `base` and not stored.
+ */
 export async function addFileSet(
   writer: ZipWriter,
   index: number,
   source: string,
   log: Logger,
+  base?: BaseIndex,
 ): Promise<{ fileSet: FileSet; entries: FileEntryRecord[] }> {
   const prefix = fileSetPrefix(index);
   const entries: FileEntryRecord[] = [];
@@ -41,6 +46,11 @@ export async function addFileSet(
     });
   }
   const addFile = async (file: string, name: string, st: Awaited<ReturnType<typeof lstat>>) => {
+    const unchanged = base && (await unchangedEntry(base, name, file, st));
+    if (unchanged) {
+      entries.push(unchanged);
+      return;
+    }
     const record = await writer.addFile(name, file, {
       compressed: false,
       mode: Number(st.mode) & 0o7777,
@@ -136,7 +146,8 @@ export function unsafeFileEntries(entries: Iterable<ZipEntryInfo>, symlinkTarget
 /**
  * Put one file set back at `dest`: files are written beside their final name and renamed into
  * place; modes and mtimes come from the manifest. Files present at `dest` but not in the archive
- * are left alone.
+ * are left alone. Entries with `base` (a differential backup) are read from `base`, the base's
+ * archive, where each must be a regular file.
  */
 export async function restoreFileSet(
   reader: ZipReader,
@@ -144,13 +155,21 @@ export async function restoreFileSet(
   entries: FileEntryRecord[],
   dest: string,
   onBytes?: (n: number) => void,
+  base?: ZipReader,
 ): Promise<number> {
   const prefix = fileSetPrefix(fileSet.index);
+  const sourceOf = (entry: FileEntryRecord): ZipReader => {
+    if (entry.base === undefined) return reader;
+    if (!base) throw new VerificationError(`${entry.path}: held by the base backup ${entry.base}, which is not open`);
+    const info = base.entries.get(entry.path);
+    if (info?.type !== 'file') throw new VerificationError(`${entry.path}: the base backup ${entry.base} holds no such file`);
+    return base;
+  };
   if (fileSet.type === 'file') {
     const entry = entries.find((e) => e.path.startsWith(prefix));
     if (!entry) return 0;
     await mkdir(path.dirname(dest), { recursive: true });
-    await writeEntry(reader, entry, dest, onBytes);
+    await writeEntry(sourceOf(entry), entry, dest, onBytes);
     return 1;
   }
   await mkdir(dest, { recursive: true });
@@ -170,7 +189,7 @@ export async function restoreFileSet(
     await mkdir(path.dirname(full), { recursive: true });
     const parent = await realpath(path.dirname(full));
     if (!isInside(root, parent)) throw new VerificationError(`${entry.path}: its folder at ${dest} is a symlink leading outside; refusing to write there`);
-    const info = reader.entries.get(entry.path);
+    const info = entry.base === undefined ? reader.entries.get(entry.path) : undefined;
     if (info?.type === 'symlink') {
       const target = await reader.readText(entry.path);
       if (!staysInside(root, path.dirname(full), target)) {
@@ -179,7 +198,7 @@ export async function restoreFileSet(
       await rm(full, { force: true });
       await symlink(target, full);
     } else {
-      await writeEntry(reader, entry, full, onBytes);
+      await writeEntry(sourceOf(entry), entry, full, onBytes);
     }
     restored++;
   }

@@ -4,6 +4,8 @@
  *   manifest   the zip opens, manifest.json matches the sidecar, every listed entry is present,
  *              nothing unlisted is there, and no entry would land outside its folder
  *   checksums  every entry's size and SHA-256 match the manifest (reads every entry)
+ * A differential backup's entries that name its base are in the base's archive, not this one:
+ * they are checked there (app/chain.ts), and only their `base` here.
  */
 import { errorMessage } from '../core/errors.js';
 import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar, isEncrypted, matchesClear } from '../core/manifest.js';
@@ -14,7 +16,7 @@ import { hashStream } from './hash.js';
 import { hashFileInWorker } from './hashworker.js';
 import { ZipReader } from './zipreader.js';
 
-export type CheckName = 'archive' | 'checksums' | 'manifest';
+export type CheckName = 'archive' | 'base' | 'checksums' | 'manifest';
 
 export interface CheckResult {
   ok: boolean;
@@ -114,6 +116,11 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
     if (unsafe.length > 0) return fail(`unsafe entries: ${unsafe.join('; ')}`, manifest);
     const listed = new Set(manifest.entries.map((e) => e.path));
     for (const entry of manifest.entries) {
+      if (entry.base !== undefined) {
+        if (entry.base !== manifest.base || !entry.path.startsWith('files/')) return fail(`entry ${entry.path} names the base ${entry.base}, but the backup's base is ${manifest.base ?? 'none'}`, manifest);
+        if (reader.entries.has(entry.path)) return fail(`entry ${entry.path} is in the archive but its manifest says its base holds it`, manifest);
+        continue;
+      }
       const zipEntry = reader.entries.get(entry.path);
       if (!zipEntry) return fail(`entry ${entry.path} is missing from the archive`, manifest);
       if (zipEntry.size !== entry.size) return fail(`entry ${entry.path}: size ${zipEntry.size}, expected ${entry.size}`, manifest);
@@ -127,6 +134,7 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
 
     if (options.entries) {
       for (const entry of manifest.entries) {
+        if (entry.base !== undefined) continue;
         let sha256: string;
         try {
           ({ sha256 } = await hashStream(await reader.open(entry.path), options.onBytes));
