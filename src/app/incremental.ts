@@ -1,10 +1,9 @@
 /**
  * Planning a backup of an `incremental` target's files: full, or differential against the last
- * full backup (its base). A full backup is made when there is none yet, when the last one is
- * `fullEvery` old, with `backup --full`, when the last one is missing or bad (no sidecar left, its
- * archive gone or truncated everywhere, its last verify failed), when the target's `files` list
- * changed since, or when its file list cannot be read (an encrypted base with no key and no index
- * at hand). The log says which.
+ * full backup (its base). Beyond core/incremental.ts's reasons for a full backup (none yet,
+ * `fullEvery`, `--full`, the last one missing or bad), one is made when the target's `files` list
+ * changed since, or when the base's file list cannot be read (an encrypted base with no key and
+ * no index at hand). The log says which.
  *
  * The base's file list comes from its sidecar; an encrypted base keeps none in clear, so the host
  * that made it keeps an index of its files in the state folder (`.incremental/<target>.json`,
@@ -14,9 +13,9 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TargetConfig } from '../config/load.js';
-import { formatDuration } from '../core/duration.js';
 import { errorMessage } from '../core/errors.js';
-import { type EntryRecord, type FileSet, MANIFEST_ENTRY, type Manifest, type Sidecar, isEncrypted, newestFirst } from '../core/manifest.js';
+import { planChain } from '../core/incremental.js';
+import { type EntryRecord, type FileSet, MANIFEST_ENTRY, type Manifest, type Sidecar, isEncrypted } from '../core/manifest.js';
 import type { Storage, StorageListing } from '../core/storage.js';
 import { type BaseIndex, baseIndex, differentialStats } from '../pipeline/incremental.js';
 import { ZipReader } from '../pipeline/zipreader.js';
@@ -27,11 +26,6 @@ import { keyRing, plainArchive } from './keys.js';
 
 export type FilesPlan = { kind: 'full'; reason: string } | { kind: 'differential'; base: string; index: BaseIndex };
 
-/** A schedule's start may drift by seconds: a base this much short of `fullEvery` counts as due. */
-function slack(fullEveryMs: number): number {
-  return Math.min(60 * 60 * 1000, fullEveryMs / 100);
-}
-
 /** Full or differential, and why; logged. Only for a target with `incremental` whose backup holds files. */
 export async function planFiles(deps: AppDeps, target: TargetConfig, options: { full: boolean; now: Date }): Promise<FilesPlan> {
   const plan = await decide(deps, target, options);
@@ -41,9 +35,8 @@ export async function planFiles(deps: AppDeps, target: TargetConfig, options: { 
 }
 
 async function decide(deps: AppDeps, target: TargetConfig, options: { full: boolean; now: Date }): Promise<FilesPlan> {
-  const full = (reason: string): FilesPlan => ({ kind: 'full', reason });
   const incremental = target.incremental!;
-  if (options.full) return full('--full was given');
+  if (options.full) return { kind: 'full', reason: '--full was given' };
   const listings = new Map<Storage, StorageListing>();
   for (const storage of await everyStorage(deps)) {
     try {
@@ -53,32 +46,32 @@ async function decide(deps: AppDeps, target: TargetConfig, options: { full: bool
     }
   }
   const sidecars = new Map<string, Sidecar>();
-  for (const listing of listings.values()) for (const s of listing.sidecars) if (s.target === target.name && !sidecars.has(s.id)) sidecars.set(s.id, s);
-  const newest = [...sidecars.values()].filter((s) => s.parts.includes('files')).sort(newestFirst)[0];
-  if (!newest) return full('there is no full backup yet');
-  const lastId = newest.base ?? newest.id;
-  const last = sidecars.get(lastId);
-  if (!last) return full(`the last full backup ${lastId} is missing: no storage holds its sidecar`);
-  const what = `the last full backup ${lastId}`;
-  const age = options.now.getTime() - new Date(last.createdAt).getTime();
-  if (age >= incremental.fullEveryMs - slack(incremental.fullEveryMs)) return full(`${what} is ${formatDuration(age)} old (fullEvery ${formatDuration(incremental.fullEveryMs)})`);
-  const holding = [...listings].filter(([, l]) => l.sidecarIds.has(lastId));
-  if (!holding.some(([, l]) => l.archives.get(lastId)?.size === last.archive.size)) {
-    return full(`${what} is bad: its archive is missing or truncated in ${holding.map(([s]) => s.name).join(', ')}`);
+  const archived = new Set<string>();
+  for (const listing of listings.values()) {
+    for (const s of listing.sidecars) {
+      if (s.target !== target.name) continue;
+      if (!sidecars.has(s.id)) sidecars.set(s.id, s);
+      if (listing.archives.get(s.id)?.size === s.archive.size) archived.add(s.id);
+    }
   }
-  const verified = (await deps.state.readHistory()).filter((h) => h.command === 'verify' && h.id === lastId).at(-1);
-  if (verified && !verified.ok) return full(`${what} is bad: its last verify failed (${verified.error ?? 'no reason recorded'})`);
+  const lastVerify = new Map<string, { ok: boolean; error: string | null }>();
+  for (const run of await deps.state.readHistory()) if (run.command === 'verify' && run.id && sidecars.has(run.id)) lastVerify.set(run.id, run);
+  const plan = planChain({ full: options.full, now: options.now, fullEveryMs: incremental.fullEveryMs, backups: [...sidecars.values()], archived, lastVerify });
+  if (plan.kind === 'full') return plan;
 
-  const listed = await fileList(deps, target, last, holding.map(([s]) => s));
-  if (typeof listed === 'string') return full(`${what} is encrypted and its file list cannot be read here: ${listed}`);
+  const base = sidecars.get(plan.base)!;
+  const what = `the last full backup ${base.id}`;
+  const holding = [...listings].filter(([, l]) => l.archives.get(base.id)?.size === base.archive.size).map(([s]) => s);
+  const listed = await fileList(deps, target, base, holding);
+  if (typeof listed === 'string') return { kind: 'full', reason: `${what} is encrypted and its file list cannot be read here: ${listed}` };
   if (listed.fileSets.length !== target.files.length || listed.fileSets.some((f, i) => f.path !== target.files[i])) {
-    return full(`the target's "files" changed since ${what}`);
+    return { kind: 'full', reason: `the target's "files" changed since ${what}` };
   }
-  const missing = deps.storages.forTarget(target).filter((s) => !holding.some(([h]) => h === s));
+  const missing = deps.storages.forTarget(target).filter((s) => !holding.some((h) => h.name === s.name));
   if (missing.length > 0) {
-    deps.log.warn({ target: target.name, base: lastId }, `${lastId} is not in ${missing.map((s) => s.name).join(', ')}: a restore from there reads it from ${holding.map(([s]) => s.name).join(', ')}`);
+    deps.log.warn({ target: target.name, base: base.id }, `${base.id} is not in ${missing.map((s) => s.name).join(', ')}: a restore from there reads it from ${holding.map((s) => s.name).join(', ')}`);
   }
-  return { kind: 'differential', base: lastId, index: baseIndex(lastId, listed.entries, incremental.compare) };
+  return { kind: 'differential', base: base.id, index: baseIndex(base.id, listed.entries, incremental.compare) };
 }
 
 interface FileList {
