@@ -32,8 +32,12 @@ export function defaultConcurrency(): number {
 }
 
 export class ParallelDeflate {
-  /** Input blocks whose compression is done, reused: the input is copied once and never reallocated. */
-  private readonly free: Buffer[] = [];
+  /**
+   * Input blocks whose compression is done, reused: the input is copied once and never reallocated.
+   * A writer of many small entries passes one list to each entry's deflate, so that thousands of
+   * small files do not allocate a 1 MiB block each.
+   */
+  private readonly free: Buffer[];
   private block: Buffer | undefined;
   private used = 0;
   private readonly inFlight: { job: Promise<Buffer>; block: Buffer | undefined }[] = [];
@@ -48,9 +52,10 @@ export class ParallelDeflate {
   constructor(
     private readonly level: number,
     private readonly emit: (compressed: Buffer) => Promise<void>,
-    options: { index?: boolean } = {},
+    options: { index?: boolean; free?: Buffer[] } = {},
   ) {
     this.blocks = options.index ? [] : undefined;
+    this.free = options.free ?? [];
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -79,8 +84,9 @@ export class ParallelDeflate {
       level: this.level,
       finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
       // zlib hands its output back to this thread one chunk at a time (16 KiB by default): a large
-      // chunk makes a block's compression one trip to the pool instead of a dozen.
-      chunkSize: OUTPUT_CHUNK,
+      // chunk makes a block's compression one trip to the pool instead of a dozen. It is allocated
+      // whole, so a small input gets one of about its size.
+      chunkSize: Math.min(OUTPUT_CHUNK, Math.max(16 << 10, input.length + 1024)),
     };
     const job = last && this.inFlight.length === 0 && input.length < SYNC_BELOW ? Promise.resolve(deflateRawSync(input, options)) : deflateRawAsync(input, options);
     job.catch(() => undefined); // awaited in order by emitNext; a failure surfaces there

@@ -142,7 +142,9 @@ export class ZipReader {
       data = inflateIndexed({ archive: this.archive, name, start, compressedSize: entry.compressedSize, size: expected, index });
     } else {
       const raw: Readable = entry.compressedSize === 0 ? Readable.from([]) : this.archive.stream(start, start + entry.compressedSize);
-      data = entry.compressionMethod === 8 ? raw.pipe(createInflateRaw({ chunkSize: 1 << 20 })) : raw;
+      // Inflate's output buffer is allocated whole per entry: 1 MiB for each of thousands of small
+      // files cost more in garbage collection than their bytes did.
+      data = entry.compressionMethod === 8 ? raw.pipe(createInflateRaw({ chunkSize: Math.min(1 << 20, Math.max(16 << 10, expected)) })) : raw;
       if (data !== raw) raw.once('error', (error) => data.destroy(error));
     }
     let seen = 0;

@@ -61,6 +61,8 @@ export class ZipWriter {
   /** `addFile`'s read buffers, back from their last use. */
   private readonly free: ArrayBuffer[] = [];
   private readonly pooled = new WeakSet<ArrayBuffer>();
+  /** Deflate's input blocks, shared by the entries one after another. */
+  private readonly deflateBlocks: Buffer[] = [];
   private readonly records: CentralRecord[] = [];
   private readonly archiveHash: Hash | undefined;
   private readonly stop = new AbortController();
@@ -201,7 +203,7 @@ export class ZipWriter {
     const hash = createHash('sha256');
     let crc = 0;
     let size = 0;
-    const deflate = method === METHOD_DEFLATED ? new ParallelDeflate(this.level, (compressed) => this.emit(compressed), { index: true }) : undefined;
+    const deflate = method === METHOD_DEFLATED ? new ParallelDeflate(this.level, (compressed) => this.emit(compressed), { index: true, free: this.deflateBlocks }) : undefined;
     if (source instanceof Readable) this.source = source;
     try {
       await this.emit(localHeader(nameBytes, method, date));
