@@ -175,39 +175,72 @@ export async function restoreFileSet(
   await mkdir(dest, { recursive: true });
   const root = await realpath(dest);
   const dirs: { full: string; info: ZipEntryInfo }[] = [];
-  let restored = 0;
   for (const info of reader.entries.values()) {
     if (!info.name.startsWith(prefix) || info.type !== 'directory') continue;
     const full = safeJoin(root, info.name.slice(prefix.length));
     await mkdir(full, { recursive: true });
     dirs.push({ full, info });
   }
-  for (const entry of entries) {
-    if (!entry.path.startsWith(prefix)) continue;
-    const rel = entry.path.slice(prefix.length);
-    const full = safeJoin(root, rel);
-    await mkdir(path.dirname(full), { recursive: true });
-    const parent = await realpath(path.dirname(full));
-    if (!isInside(root, parent)) throw new VerificationError(`${entry.path}: its folder at ${dest} is a symlink leading outside; refusing to write there`);
-    const info = entry.base === undefined ? reader.entries.get(entry.path) : undefined;
-    if (info?.type === 'symlink') {
-      const target = await reader.readText(entry.path);
-      if (!staysInside(root, path.dirname(full), target)) {
-        throw new VerificationError(`${entry.path}: symlink to ${target} points outside ${dest}`);
-      }
-      await rm(full, { force: true });
-      await symlink(target, full);
-    } else {
-      await writeEntry(sourceOf(entry), entry, full, onBytes);
+  // Each folder is made and checked once: it must not be a symlink leading outside `dest`.
+  const folders = new Map<string, Promise<void>>();
+  const folderOf = (entry: FileEntryRecord, full: string): Promise<void> => {
+    const dir = path.dirname(full);
+    let ready = folders.get(dir);
+    if (!ready) {
+      ready = (async () => {
+        await mkdir(dir, { recursive: true });
+        if (!isInside(root, await realpath(dir))) throw new VerificationError(`${entry.path}: its folder at ${dest} is a symlink leading outside; refusing to write there`);
+      })();
+      folders.set(dir, ready);
     }
-    restored++;
+    return ready;
+  };
+  const mine = entries.filter((e) => e.path.startsWith(prefix));
+  const isLink = (entry: FileEntryRecord) => entry.base === undefined && reader.entries.get(entry.path)?.type === 'symlink';
+  // Files first, several at once (a restore of many small files waits on the disk, not the CPU);
+  // then symlinks, one by one, so none is in place while a file is written below it.
+  await inParallel(mine.filter((e) => !isLink(e)), RESTORE_CONCURRENCY, async (entry) => {
+    const full = safeJoin(root, entry.path.slice(prefix.length));
+    await folderOf(entry, full);
+    await writeEntry(sourceOf(entry), entry, full, onBytes);
+  });
+  for (const entry of mine.filter(isLink)) {
+    const full = safeJoin(root, entry.path.slice(prefix.length));
+    await folderOf(entry, full);
+    const target = await reader.readText(entry.path);
+    if (!staysInside(root, path.dirname(full), target)) {
+      throw new VerificationError(`${entry.path}: symlink to ${target} points outside ${dest}`);
+    }
+    await rm(full, { force: true });
+    await symlink(target, full);
   }
   // Folders last, deepest first: writing files into them changed their mtimes.
   for (const { full, info } of dirs.sort((a, b) => b.full.length - a.full.length)) {
     if (info.mode !== undefined) await chmod(full, info.mode);
     await utimes(full, info.modified, info.modified);
   }
-  return restored;
+  return mine.length;
+}
+
+/** Files written at once by a restore. */
+const RESTORE_CONCURRENCY = 8;
+
+/** Run `task` on every item, at most `limit` at a time; the first failure stops the rest and is thrown once all have settled. */
+async function inParallel<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await task(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 function safeJoin(root: string, rel: string): string {
