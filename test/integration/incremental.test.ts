@@ -34,7 +34,8 @@ function capturingLog(): Logger & { lines: string[] } {
   return { lines, debug() {}, info: add, warn: add, error: add };
 }
 
-function setup(target: Record<string, unknown> = {}, storages?: Record<string, unknown>) {
+/** A folder with a config whose target `app` (sqlite) backs up ./tree, full every 3 days unless `target` says otherwise. */
+function configured(target: Record<string, unknown> = {}, storages?: Record<string, unknown>) {
   const dir = tempDir();
   makeSqlite(path.join(dir, 'app.sqlite'), 20);
   const raw = {
@@ -42,10 +43,16 @@ function setup(target: Record<string, unknown> = {}, storages?: Record<string, u
     targets: { app: { driver: 'sqlite', path: './app.sqlite', files: ['./tree'], incremental: { fullEvery: '3d' }, ...target } },
   };
   const configFile = writeConfig(dir, raw);
+  const cli = (...args: string[]) => runCli(['-c', configFile, ...args], { cwd: dir });
+  return { dir, raw, configFile, cli, tree: path.join(dir, 'tree'), store: path.join(dir, 'store') };
+}
+
+/** The same, with app-layer deps on a clock the test sets (local storages only). */
+function setup(target: Record<string, unknown> = {}, storages?: Record<string, unknown>) {
+  const made = configured(target, storages);
   const clock = testClock(day(0).toISOString());
   const log = capturingLog();
-  const deps = appDeps(configFile, raw, clock, log);
-  return { dir, raw, configFile, clock, log, deps, tree: path.join(dir, 'tree'), store: path.join(dir, 'store') };
+  return { ...made, clock, log, deps: appDeps(made.configFile, made.raw, clock, log) };
 }
 
 async function backup(deps: AppDeps, full = false, only?: string) {
@@ -160,8 +167,8 @@ describe('S3, clean, copy, verify, encryption', () => {
 
   it('restores a differential backup from a bucket whose base is only in the local folder', async () => {
     const prefix = `${server.prefix}incremental/`;
-    const { dir, tree: root } = setup({}, { local: { type: 'local', path: './store' }, offsite: s3StorageConfig(server, prefix) });
-    const cli = (...args: string[]) => runCli(['-c', path.join(dir, 'backupkit.config.json'), ...args], { cwd: dir, env: s3Env(server) });
+    const { dir, configFile, tree: root } = configured({}, { local: { type: 'local', path: './store' }, offsite: s3StorageConfig(server, prefix) });
+    const cli = (...args: string[]) => runCli(['-c', configFile, ...args], { cwd: dir, env: s3Env(server) });
     const tree = new Tree(root, 3);
     tree.create(400, 12, day(0));
     const full = await cli('--json', '--storage', 'local', 'backup');
@@ -190,7 +197,7 @@ describe('S3, clean, copy, verify, encryption', () => {
   });
 
   it('clean keeps bases that kept backups need, in the same storage or another; copy takes a base along', async () => {
-    const { deps, clock, dir, tree: root } = setup({ incremental: { fullEvery: '7d' } }, { local: { type: 'local', path: './store' }, second: { type: 'local', path: './second' } });
+    const { deps, clock, dir, cli, tree: root } = setup({ incremental: { fullEvery: '7d' } }, { local: { type: 'local', path: './store' }, second: { type: 'local', path: './second' } });
     const tree = new Tree(root, 5);
     tree.create(300, 10, day(0));
     const ids: string[] = [];
@@ -199,7 +206,6 @@ describe('S3, clean, copy, verify, encryption', () => {
       if (n > 0) tree.change(day(n), { rewrite: 5, add: 2, remove: 1 });
       ids.push((await backup(deps)).id);
     }
-    const cli = (...args: string[]) => runCli(['-c', path.join(dir, 'backupkit.config.json'), ...args], { cwd: dir });
     const dry = await cli('--json', '--storage', 'local', 'clean', '--dry-run', '--keep-last', '2');
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.json().kept).toEqual([
@@ -240,8 +246,7 @@ describe('S3, clean, copy, verify, encryption', () => {
   });
 
   it('verify fails a differential backup whose base is damaged or missing (exit 3, naming it); the next backup is full', async () => {
-    const { dir, store, tree: root } = setup({ incremental: { fullEvery: '7d' } });
-    const cli = (...args: string[]) => runCli(['-c', path.join(dir, 'backupkit.config.json'), ...args], { cwd: dir });
+    const { cli, store, tree: root } = configured({ incremental: { fullEvery: '7d' } });
     const tree = new Tree(root, 9);
     tree.create(200, 6, day(0));
     const base = (await cli('--json', 'backup')).json().backups[0].id;
@@ -272,14 +277,13 @@ describe('S3, clean, copy, verify, encryption', () => {
   });
 
   it('round-trips an encrypted differential backup: the base id in clear, the files restored with the identity', async () => {
-    const { dir, tree: root, store } = setup({ incremental: { fullEvery: '7d' } });
+    const { dir, cli, configFile, tree: root, store } = configured({ incremental: { fullEvery: '7d' } });
     const key = path.join(dir, 'key.txt');
     execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
     const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
-    const config = JSON.parse(readFileSync(path.join(dir, 'backupkit.config.json'), 'utf8'));
+    const config = JSON.parse(readFileSync(configFile, 'utf8'));
     config.targets.app.encryption = { recipients: [recipient] };
-    writeFileSync(path.join(dir, 'backupkit.config.json'), JSON.stringify(config));
-    const cli = (...args: string[]) => runCli(['-c', path.join(dir, 'backupkit.config.json'), ...args], { cwd: dir });
+    writeFileSync(configFile, JSON.stringify(config));
     const tree = new Tree(root, 11);
     tree.create(300, 9, day(0));
     const base = (await cli('--json', 'backup')).json().backups[0].id;
