@@ -22,6 +22,7 @@ export function registerInspect(program: Command, run: RunAction): void {
               `created   ${s.createdAt}  in ${s.durationMs} ms`,
               `archive   ${s.archive.file}  ${formatBytes(s.archive.size)}  sha256 ${s.archive.sha256}`,
               `parts     ${s.parts.join(', ')}   ${s.units} unit(s), ${s.files} file(s)${s.tags.length ? `   tags ${s.tags.join(', ')}` : ''}`,
+              ...(s.base ? [`base      ${s.base} (differential: the files it does not hold are in ${s.base})`] : []),
               ...(s.note ? [`note      ${s.note}`] : []),
               '',
               `encrypted with age (${s.encryption.passphrase ? 'a passphrase' : `recipients ${s.encryption.recipients!.join(', ')}`}): the units, entries and source are inside.`,
@@ -37,11 +38,14 @@ export function registerInspect(program: Command, run: RunAction): void {
             `tool      ${s.tool ? `${s.tool.name}: ${s.tool.version}` : '-'}`,
             `backupkit ${s.backupkitVersion}   parts ${s.parts.join(', ')}${s.tags.length ? `   tags ${s.tags.join(', ')}` : ''}`,
             ...(s.encryption ? [`encrypted with age (${s.encryption.passphrase ? 'a passphrase' : `recipients ${s.encryption.recipients!.join(', ')}`})`] : []),
+            ...(s.base ? [`base      ${s.base} (differential: ${s.entries.filter((e) => e.base === undefined && e.path.startsWith('files/')).length} file(s) in this archive, ${s.entries.filter((e) => e.base !== undefined).length} in ${s.base})`] : []),
             ...(s.note ? [`note      ${s.note}`] : []),
             '',
             formatTable(['UNIT', 'KIND', 'COUNT'], s.units.map((u) => [u.name, u.kind, u.count === null ? '-' : String(u.count)])),
             '',
-            formatTable(['ENTRY', 'SIZE', 'SHA-256'], s.entries.map((e) => [e.path, String(e.size), e.sha256])),
+            s.base
+              ? formatTable(['ENTRY', 'SIZE', 'SHA-256', 'IN'], s.entries.map((e) => [e.path, String(e.size), e.sha256, e.base === undefined ? 'this archive' : e.base]))
+              : formatTable(['ENTRY', 'SIZE', 'SHA-256'], s.entries.map((e) => [e.path, String(e.size), e.sha256])),
           ];
           return lines.join('\n');
         });
