@@ -7,7 +7,10 @@ import { mkdtempSync, rmSync, utimesSync, writeFileSync, chmodSync, statSync } f
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../src/config/load.js';
 import { brokenBases, dependentsOf, withBases } from '../../src/core/chain.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { createDriverRegistry } from '../../src/drivers/registry.js';
 import { type ChainBackup, type ChainFacts, planChain } from '../../src/core/incremental.js';
 import type { EntryRecord } from '../../src/core/manifest.js';
 import { type RetentionPolicy, applyRetention } from '../../src/core/retention.js';
@@ -163,5 +166,35 @@ describe('withBases: copy sends bases first', () => {
     ['a base neither storage holds', [d9], new Set<string>(), { order: [d9], missing: [{ id: 'd9', base: 'f8' }] }],
   ] as const)('%s', (_name, wanted, present, expected) => {
     expect(withBases(wanted, source, present)).toEqual(expected);
+  });
+});
+
+describe('config: incremental', () => {
+  const load = (incremental: unknown) => resolveConfig({ targets: { app: { driver: 'sqlite', path: 'a.sqlite', files: ['up'], incremental } } }, '/etc/bk/backupkit.config.json', { env: {}, drivers: createDriverRegistry() });
+  const problems = (incremental: unknown) => {
+    try {
+      load(incremental);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems;
+      throw error;
+    }
+    return [];
+  };
+
+  it('resolves fullEvery to milliseconds, comparing metadata by default', () => {
+    expect(load({ fullEvery: '7d' }).targets.get('app')!.incremental).toEqual({ fullEveryMs: 7 * DAY, compare: 'metadata' });
+    expect(load({ fullEvery: 3600, compare: 'content' }).targets.get('app')!.incremental).toEqual({ fullEveryMs: 3_600_000, compare: 'content' });
+    expect(load(undefined).targets.get('app')!.incremental).toBeUndefined();
+    // Not a driver option.
+    expect(load({ fullEvery: '7d' }).targets.get('app')!.options).not.toHaveProperty('incremental');
+  });
+
+  it.each([
+    [{}, 'targets.app.incremental.fullEvery'],
+    [{ fullEvery: 'weekly' }, 'targets.app.incremental.fullEvery: expected a duration'],
+    [{ fullEvery: '7d', compare: 'hash' }, 'targets.app.incremental.compare'],
+    [{ fullEvery: '7d', fullEvry: '1d' }, 'targets.app.incremental.fullEvry: unknown key'],
+  ])('%j is a config error naming the key', (incremental, expected) => {
+    expect(problems(incremental).join('\n')).toContain(expected);
   });
 });
