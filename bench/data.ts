@@ -5,10 +5,12 @@
  *   SQLite      a file in rollback-journal mode: `notes` (text) and `attachments` (blobs)
  *   MongoDB     customers, orders and events with mixed BSON types, on the in-memory test server
  *   list        a storage folder holding N backups, made from one real backup's sidecar and archive
+ *   tree        a folder of many files (half text, half random bytes, as uploads are) and a change
+ *               to some of them, for the incremental pair
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { PgServer } from '../test/support/postgres.js';
@@ -376,4 +378,70 @@ export function buildListStorage(template: string, storage: string, count: numbe
     copyFileSync(archive, path.join(storage, `${id}.zip`));
   }
   return { targets };
+}
+
+// ---------------------------------------------------------------------------------------------
+// tree: a folder of many files
+
+export interface TreeData {
+  dir: string;
+  files: string[];
+  bytes: number;
+}
+
+/** The mtime every file of a built tree has, so that rsync's and backupkit's quick checks agree on "unchanged". */
+const TREE_MTIME = new Date('2026-01-01T00:00:00Z');
+
+/**
+ * `count` files of `bytes` in all (each 20-180% of the mean) in 100 files per folder, two levels
+ * deep; even files are text (words, which deflate about 3:1), odd ones random bytes.
+ */
+export function buildTree(dir: string, count: number, bytes: number, log: Log): TreeData {
+  const rand = prng(0x7ee5);
+  const text = Buffer.from(Array.from({ length: 1 << 20 }, () => WORDS[rand() % WORDS.length]!).join(' '));
+  const mean = bytes / count;
+  const files: string[] = [];
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const folder = Math.floor(i / 100);
+    const rel = `d${String(folder % 20).padStart(2, '0')}/s${String(folder).padStart(3, '0')}/f${String(i).padStart(5, '0')}.${i % 2 ? 'bin' : 'txt'}`;
+    const size = Math.floor(mean * (0.2 + (1.6 * (rand() % 1000)) / 1000));
+    mkdirSync(path.join(dir, path.dirname(rel)), { recursive: true });
+    writeFileSync(path.join(dir, rel), treeContent(i, size, text, rand));
+    utimesSync(path.join(dir, rel), TREE_MTIME, TREE_MTIME);
+    files.push(rel);
+    total += size;
+    if (i % 2000 === 1999) log(`tree: ${i + 1} files, ${(total / 1e6).toFixed(0)} MB`);
+  }
+  return { dir, files, bytes: total };
+}
+
+function treeContent(i: number, size: number, text: Buffer, rand: () => number): Buffer {
+  if (i % 2) return randomBytes(size);
+  const out = Buffer.alloc(size);
+  for (let at = 0; at < size; ) {
+    const from = rand() % (text.length - 4096);
+    at += text.copy(out, at, from, from + Math.min(4096, size - at));
+  }
+  return out;
+}
+
+/**
+ * Rewrite every `step`-th file of the tree (new bytes, about the same size, a new mtime), first
+ * copying each as it was into `before` (mtime kept), so that a copy of the tree can be put back.
+ */
+export function changeTree(tree: TreeData, step: number, before: string, when: Date): string[] {
+  const rand = prng(0xc4a9);
+  const text = Buffer.from(Array.from({ length: 1 << 16 }, () => WORDS[rand() % WORDS.length]!).join(' '));
+  const changed = tree.files.filter((_, i) => i % step === step - 1);
+  for (const rel of changed) {
+    const file = path.join(tree.dir, rel);
+    mkdirSync(path.join(before, path.dirname(rel)), { recursive: true });
+    copyFileSync(file, path.join(before, rel));
+    utimesSync(path.join(before, rel), TREE_MTIME, TREE_MTIME);
+    const size = statSync(file).size + (rand() % 64);
+    writeFileSync(file, rel.endsWith('.bin') ? randomBytes(size) : treeContent(0, size, text, rand));
+    utimesSync(file, when, when);
+  }
+  return changed;
 }

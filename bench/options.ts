@@ -1,7 +1,7 @@
 /** The harness's command line and the data sizes it selects. */
 import { parseArgs } from 'node:util';
 
-export const PAIRS = ['pg-backup', 'pg-restore', 'age-backup', 'age-restore', 'age-encrypt', 's3-backup', 's3-upload', 'sqlite-backup', 'mongo-backup', 'verify-pg', 'verify-sqlite', 'verify-sqlite0', 'list', 'help', 'rss-2g'] as const;
+export const PAIRS = ['pg-backup', 'pg-restore', 'age-backup', 'age-restore', 'age-encrypt', 's3-backup', 's3-upload', 'sqlite-backup', 'mongo-backup', 'verify-pg', 'verify-sqlite', 'verify-sqlite0', 'list', 'help', 'rss-2g', 'incremental'] as const;
 export type PairId = (typeof PAIRS)[number];
 
 export interface Options {
@@ -69,6 +69,9 @@ export interface Sizes {
   listCount: number;
   bigSqliteBytes: number;
   helpRuns: number;
+  /** The incremental pair's tree. */
+  treeFiles: number;
+  treeBytes: number;
 }
 
 export const FULL: Sizes = {
@@ -79,6 +82,8 @@ export const FULL: Sizes = {
   listCount: 10_000,
   bigSqliteBytes: 2.05 * 2 ** 30,
   helpRuns: 10,
+  treeFiles: 20_000,
+  treeBytes: 2e9,
 };
 export const QUICK: Sizes = {
   pgScale: 1,
@@ -88,4 +93,6 @@ export const QUICK: Sizes = {
   listCount: 2_000,
   bigSqliteBytes: 16 * 2 ** 20,
   helpRuns: 3,
+  treeFiles: 2_000,
+  treeBytes: 6e6,
 };

@@ -4,6 +4,7 @@ import type { PairId } from '../options.js';
 import type { Row } from '../report.js';
 import { pairAgeBackup, pairAgeEncrypt, pairAgeRestore } from './age.js';
 import { pairHelp } from './help.js';
+import { pairIncremental } from './incremental.js';
 import { pairList } from './list.js';
 import { pairMongoBackup } from './mongo.js';
 import { pairPgBackup, pairPgRestore } from './pg.js';
@@ -28,6 +29,7 @@ const runners: Record<PairId, (bench: Bench) => Promise<Row[]>> = {
   list: pairList,
   help: pairHelp,
   'rss-2g': pairRss2g,
+  incremental: pairIncremental,
 };
 
 export async function runPairs(bench: Bench, selected: PairId[]): Promise<Row[]> {
