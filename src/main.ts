@@ -14,6 +14,7 @@ import { type CliContext, type Io, type RunAction, createContext, globalsOf } fr
 import { registerHistory } from './cli/history.js';
 import { registerInspect } from './cli/inspect.js';
 import { registerList } from './cli/list.js';
+import { registerNotify } from './cli/notify.js';
 import { registerRestore } from './cli/restore.js';
 import { registerVerify } from './cli/verify.js';
 
@@ -45,6 +46,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerHistory(program, run);
   registerAuto(program, run);
   registerCopy(program, run);
+  registerNotify(program, run);
   for (const command of program.commands) command.exitOverride();
   program.addHelpText(
     'after',
