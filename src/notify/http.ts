@@ -25,7 +25,7 @@ export async function post(url: string, body: { type: string; text: string }, op
         signal: AbortSignal.timeout(policy.timeoutMs),
       });
     } catch (error) {
-      throw new SendError(networkMessage(error, policy.timeoutMs), true, { cause: error });
+      throw new SendError(networkMessage(error, policy.timeoutMs), transient(error), { cause: error });
     }
     // The answer's body is not needed; reading it frees the connection.
     await response.arrayBuffer().catch(() => undefined);
@@ -34,6 +34,13 @@ export async function post(url: string, body: { type: string; text: string }, op
       throw new SendError(`the server answered ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`, retryable);
     }
   }, policy);
+}
+
+/** A timeout or a system error (refused, reset, DNS) may pass; a bad URL or a blocked port will not. */
+function transient(error: unknown): boolean {
+  if (error instanceof DOMException) return true;
+  const cause = error instanceof Error ? (error.cause as { code?: unknown; errors?: unknown[] } | undefined) : undefined;
+  return typeof cause?.code === 'string' || Array.isArray(cause?.errors);
 }
 
 /** fetch's "fetch failed" says little; its cause says what (ECONNREFUSED 127.0.0.1:9, ENOTFOUND). */

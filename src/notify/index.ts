@@ -14,7 +14,7 @@ import { sendEmail } from './email.js';
 import { sendWebhook } from './webhook.js';
 import { type PingKind, sendPing } from './ping.js';
 import { type Channel, type EmailMessage, type MessageContext, type WebhookPayload, channelsOf, emailMessage, maskChannelUrl, pingBody, wants, webhookPayload } from './message.js';
-import type { RetryPolicy } from './retry.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 
 export { type Channel, channelsOf, maskChannelUrl, testMessage } from './message.js';
 
@@ -51,10 +51,10 @@ export function createNotifier(config: Config, options: NotifierOptions): RunLis
     const url = maskChannelUrl(channel.url);
     try {
       await send();
-      options.log.debug({ channel: channel.kind, at: channel.at }, `notify: ${what} sent by ${channel.kind} to ${url}`);
+      options.log.debug({ channel: channel.kind, at: channel.at }, `notify: ${channel.kind} ${url} (${channel.at}): ${what} sent`);
     } catch (error) {
       const message = scrub(error instanceof Error ? error.message : String(error));
-      options.log.warn({ channel: channel.kind, url, at: channel.at }, `notify: could not send the ${what} by ${channel.kind} to ${url} (${channel.at}): ${message}`);
+      options.log.warn({ channel: channel.kind, url, at: channel.at }, `notify: ${channel.kind} ${url} (${channel.at}): could not send the ${what}: ${message}`);
     }
   };
 
@@ -64,7 +64,10 @@ export function createNotifier(config: Config, options: NotifierOptions): RunLis
       if (!notify?.ping) return;
       const channel: Channel = { kind: 'ping', url: notify.ping.url, at: notify.at };
       const text = scrub(`${run.command}${run.target ? ` of ${run.target}` : ''} started on ${options.host}`);
-      await deliver(channel, 'start ping', () => sendPing(channel.url, 'start', text, httpOptions(options)));
+      // The run waits for this one: fewer and shorter tries, since a missed /start costs little.
+      const policy = options.policy ?? DEFAULT_RETRY;
+      const quick = { ...policy, tries: Math.min(policy.tries, 2), timeoutMs: Math.min(policy.timeoutMs, 5000) };
+      await deliver(channel, 'start ping', () => sendPing(channel.url, 'start', text, { ...httpOptions(options), policy: quick }));
     },
 
     async runFinished(report: RunReport): Promise<void> {

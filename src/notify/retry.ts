@@ -29,10 +29,8 @@ export class SendError extends Error {
   }
 }
 
-const sleep = (ms: number) =>
-  new Promise<void>((resolve) => {
-    setTimeout(resolve, ms).unref();
-  });
+// Both timers hold the process open: a CLI run waits for its notifications (bounded by the deadline).
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Run `attempt` until it succeeds, fails for good, or the tries or the deadline run out. The error
@@ -42,7 +40,6 @@ export async function withRetries(attempt: () => Promise<void>, policy: RetryPol
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new SendError(`gave up after ${formatDuration(policy.deadlineMs)}`, false)), policy.deadlineMs);
-    timer.unref();
   });
   const loop = async () => {
     for (let n = 1; ; n++) {
