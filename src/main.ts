@@ -15,6 +15,7 @@ import { type CliContext, type Io, type RunAction, createContext, globalsOf } fr
 import { registerHistory } from './cli/history.js';
 import { registerInspect } from './cli/inspect.js';
 import { registerList } from './cli/list.js';
+import { registerNotify } from './cli/notify.js';
 import { registerRestore } from './cli/restore.js';
 import { registerVerify } from './cli/verify.js';
 
@@ -47,6 +48,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerAuto(program, run);
   registerCopy(program, run);
   registerDaemon(program, run);
+  registerNotify(program, run);
   for (const command of program.commands) command.exitOverride();
   program.addHelpText(
     'after',
