@@ -35,6 +35,14 @@ def has_rows(label):
 print(${JSON.stringify(MARK)} + json.dumps({"empty": not any(has_rows(l) for l in json.loads(os.environ["BACKUPKIT_MODELS"]))}))
 `;
 
+const PING = `
+import json, os
+from django.db import connections
+connection = connections[os.environ["BACKUPKIT_DB_ALIAS"]]
+connection.ensure_connection()
+print(${JSON.stringify(MARK)} + json.dumps({"vendor": connection.vendor, "name": str(connection.settings_dict.get("NAME") or "")}))
+`;
+
 const INSTALL_HINT =
   'Install Django for that interpreter (Debian/Ubuntu: apt-get install python3-django; or pip install django in the project\'s virtualenv), or set the target\'s "python" option to the interpreter that has it.';
 
@@ -91,4 +99,19 @@ export function introspect(ctx: DriverContext, options: DjangoTarget): Promise<{
 export async function modelsAreEmpty(ctx: DriverContext, options: DjangoTarget, alias: string, models: string[]): Promise<boolean> {
   const result = await runSnippet<{ empty: boolean }>(ctx, options, EMPTY, { BACKUPKIT_DB_ALIAS: alias, BACKUPKIT_MODELS: JSON.stringify(models) });
   return result.empty;
+}
+
+/** Connect to the database alias as Django would; says which engine and database answered. */
+export async function pingDatabase(ctx: DriverContext, options: DjangoTarget, alias: string): Promise<string> {
+  try {
+    const { vendor, name } = await runSnippet<{ vendor: string; name: string }>(ctx, options, PING, { BACKUPKIT_DB_ALIAS: alias });
+    return `Django database "${alias}" (${vendor}${name ? `: ${name}` : ''})`;
+  } catch (error) {
+    if (!(error instanceof ToolFailedError)) throw error;
+    const reason = error.stderrTail.split('\n').filter((line) => line.trim()).at(-1) ?? error.message;
+    throw new OperationError(`cannot connect to Django's "${alias}" database: ${reason}`, {
+      cause: error,
+      hint: `Check DATABASES["${alias}"] in the project's settings (and "settings" for the target), and that its server is running.`,
+    });
+  }
 }
