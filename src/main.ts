@@ -11,6 +11,7 @@ import { registerBackup } from './cli/backup.js';
 import { registerClean } from './cli/clean.js';
 import { registerCopy } from './cli/copy.js';
 import { type CliContext, type Io, type RunAction, createContext, globalsOf } from './cli/context.js';
+import { registerDoctor } from './cli/doctor.js';
 import { registerHistory } from './cli/history.js';
 import { registerInspect } from './cli/inspect.js';
 import { registerList } from './cli/list.js';
@@ -45,6 +46,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerHistory(program, run);
   registerAuto(program, run);
   registerCopy(program, run);
+  registerDoctor(program, run);
   for (const command of program.commands) command.exitOverride();
   program.addHelpText(
     'after',
