@@ -35,12 +35,16 @@ def has_rows(label):
 print(${JSON.stringify(MARK)} + json.dumps({"empty": not any(has_rows(l) for l in json.loads(os.environ["BACKUPKIT_MODELS"]))}))
 `;
 
+// SQLite would create a missing database file on connecting: a ping only says it is missing.
 const PING = `
 import json, os
 from django.db import connections
 connection = connections[os.environ["BACKUPKIT_DB_ALIAS"]]
-connection.ensure_connection()
-print(${JSON.stringify(MARK)} + json.dumps({"vendor": connection.vendor, "name": str(connection.settings_dict.get("NAME") or "")}))
+name = str(connection.settings_dict.get("NAME") or "")
+missing = connection.vendor == "sqlite" and name != ":memory:" and not name.startswith("file:") and not os.path.exists(name)
+if not missing:
+    connection.ensure_connection()
+print(${JSON.stringify(MARK)} + json.dumps({"vendor": connection.vendor, "name": name, "missing": missing}))
 `;
 
 const INSTALL_HINT =
@@ -104,7 +108,12 @@ export async function modelsAreEmpty(ctx: DriverContext, options: DjangoTarget, 
 /** Connect to the database alias as Django would; says which engine and database answered. */
 export async function pingDatabase(ctx: DriverContext, options: DjangoTarget, alias: string): Promise<string> {
   try {
-    const { vendor, name } = await runSnippet<{ vendor: string; name: string }>(ctx, options, PING, { BACKUPKIT_DB_ALIAS: alias });
+    const { vendor, name, missing } = await runSnippet<{ vendor: string; name: string; missing: boolean }>(ctx, options, PING, { BACKUPKIT_DB_ALIAS: alias });
+    if (missing) {
+      throw new OperationError(`Django's "${alias}" database ${name} does not exist`, {
+        hint: `Create it (manage.py migrate --database=${alias}), or restore into it: backupkit restore ${ctx.target}`,
+      });
+    }
     return `Django database "${alias}" (${vendor}${name ? `: ${name}` : ''})`;
   } catch (error) {
     if (!(error instanceof ToolFailedError)) throw error;
