@@ -8,12 +8,11 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { TargetConfig } from '../config/load.js';
-import { formatDuration } from '../core/duration.js';
 import { BackupkitError, OperationError, errorMessage } from '../core/errors.js';
 import type { Storage, StorageListing } from '../core/storage.js';
 import type { HistoryEntry } from '../storage/state.js';
 import { type AppDeps, selectTargets } from './deps.js';
-import { backupAgeCheck, verifyCheck } from './doctor/backups.js';
+import { backupAgeCheck, formatSpan, verifyCheck } from './doctor/backups.js';
 import { configCheck, databaseCheck, toolsCheck } from './doctor/checks.js';
 
 export interface Check {
@@ -148,7 +147,7 @@ export async function bounded<T>(parent: AbortSignal, timeoutMs: number, waiting
   const timer = setTimeout(
     () =>
       controller.abort(
-        new CheckTimeout(`no answer from ${waitingFor} within ${formatDuration(timeoutMs)}`, {
+        new CheckTimeout(`no answer from ${waitingFor} within ${formatSpan(timeoutMs, { exact: true })}`, {
           hint: 'Check that it is up and reachable (a firewall that drops packets looks like this), or allow more time with --timeout.',
         }),
       ),
