@@ -12,6 +12,7 @@ import { registerClean } from './cli/clean.js';
 import { registerCopy } from './cli/copy.js';
 import { registerDaemon } from './cli/daemon.js';
 import { type CliContext, type Io, type RunAction, createContext, globalsOf } from './cli/context.js';
+import { registerDoctor } from './cli/doctor.js';
 import { registerHistory } from './cli/history.js';
 import { registerInspect } from './cli/inspect.js';
 import { registerList } from './cli/list.js';
@@ -47,6 +48,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerHistory(program, run);
   registerAuto(program, run);
   registerCopy(program, run);
+  registerDoctor(program, run);
   registerDaemon(program, run);
   registerNotify(program, run);
   for (const command of program.commands) command.exitOverride();

@@ -119,6 +119,17 @@ export interface Driver<Options = any> {
   check?(options: Options): string[];
   /** Check the tools exist before anything else happens; throws ToolMissingError. */
   checkTools?(ctx: DriverContext, options: Options, purpose: 'dump' | 'restore'): Promise<void>;
+  /**
+   * Every tool (or embedded library) that dump and restore use, found as they would find it and
+   * asked its version, for `doctor`. Throws ToolMissingError, whose hint names the package.
+   */
+  tools?(ctx: DriverContext, options: Options): Promise<ToolInfo[]>;
+  /**
+   * Reach the database as dump would and make the cheapest round trip; resolves with what answered
+   * (engine, version, where; never a secret). Throws an OperationError with a hint when it cannot.
+   * Stops when `ctx.signal` aborts.
+   */
+  ping?(ctx: DriverContext, options: Options): Promise<string>;
 }
 
 /** Drivers by name. Built in main and passed down; an unknown or duplicate name is an error. */

@@ -25,9 +25,10 @@ import { z } from 'zod';
 import type { Driver } from '../../core/driver.js';
 import { OperationError, UsageError } from '../../core/errors.js';
 import type { Unit } from '../../core/manifest.js';
-import { type DjangoTarget, djangoEnv, djangoVersion, introspect, managePy, modelsAreEmpty, pythonPath } from './djangopy.js';
+import { type DjangoTarget, djangoEnv, djangoVersion, introspect, managePy, modelsAreEmpty, pingDatabase, pythonPath } from './djangopy.js';
 import { ModelCounter } from './jsoncount.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
+import { toolInfo } from '../tools.js';
 
 const optionsSchema = z.object({
   project: z.string().min(1),
@@ -91,6 +92,17 @@ export const djangoDriver: Driver<DjangoOptions> = {
   async checkTools(ctx, options) {
     checkProject(options);
     await djangoVersion(ctx, options);
+  },
+
+  async tools(ctx, options) {
+    checkProject(options);
+    const django = await djangoVersion(ctx, options);
+    return [await toolInfo(ctx, pythonPath(ctx, options)), { name: 'django', version: django }];
+  },
+
+  async ping(ctx, options) {
+    checkProject(options);
+    return pingDatabase(ctx, options, options.database ?? 'default');
   },
 
   async dump(ctx, options, sink) {

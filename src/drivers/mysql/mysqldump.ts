@@ -24,11 +24,11 @@ import path from 'node:path';
 import { z } from 'zod';
 import { serverConnectionShape } from '../connection.js';
 import type { Driver } from '../../core/driver.js';
-import { UsageError } from '../../core/errors.js';
+import { OperationError, ToolFailedError, UsageError } from '../../core/errors.js';
 import type { Source, Unit } from '../../core/manifest.js';
 import { MysqlDumpCounter, filterTables } from './mysqlsql.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
-import { requireTool, toolVersion } from '../tools.js';
+import { requireTool, toolInfo, toolVersion } from '../tools.js';
 
 const optionsSchema = z.object({
   ...serverConnectionShape,
@@ -236,6 +236,39 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
 
   async checkTools(ctx, _options, purpose) {
     requireTool(ctx, purpose === 'dump' ? DUMP_TOOLS : CLIENT_TOOLS, INSTALL_HINT);
+  },
+
+  async tools(ctx) {
+    return Promise.all([DUMP_TOOLS, CLIENT_TOOLS].map((names) => toolInfo(ctx, requireTool(ctx, names, INSTALL_HINT))));
+  },
+
+  async ping(ctx, options) {
+    const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
+    const conn = mysqlConnection(options);
+    const server = conn.socket ?? `${conn.host ?? 'localhost'}:${conn.port ?? 3306}`;
+    const database = databaseOf(options);
+    const where = `${server}/${database}`;
+    return withDefaultsFile(ctx.tempPath('my.cnf'), conn.password, ctx.env, async (file) => {
+      try {
+        const sql = `SELECT VERSION(), (SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ${quoteString(database)})`;
+        const { stdout } = await ctx.runner.run({ command: client, args: mysqlQueryArgs(file, options, sql) }, { signal: ctx.signal });
+        const [version = '?', exists = '0'] = stdout.trim().split('\t');
+        if (exists === '0') {
+          throw new OperationError(`database ${database} does not exist at ${server}`, { hint: `Create it, or let a restore create it: backupkit restore ${ctx.target}` });
+        }
+        return `${/mariadb/i.test(version) ? 'MariaDB' : 'MySQL'} ${version.replace(/-MariaDB.*$/i, '')} at ${where}`;
+      } catch (error) {
+        if (!(error instanceof ToolFailedError)) throw error;
+        const reason = error.stderrTail.split('\n').filter((line) => line.trim()).at(-1) ?? error.message;
+        const denied = /\b(1045|1044|1698)\b|Access denied/i.test(reason);
+        throw new OperationError(`cannot connect to the server at ${where}: ${reason}`, {
+          cause: error,
+          hint: denied
+            ? 'Check the target\'s user and password ("url", or "user" and "password") and the account\'s grants.'
+            : `Start the MariaDB/MySQL server at ${server}, or fix the target's "url" (host, port, socket).`,
+        });
+      }
+    });
   },
 
   async dump(ctx, options, sink) {

@@ -28,6 +28,7 @@ import {
   libpqEnv,
   libpqString,
   pgConnection,
+  pgPing,
   quoteIdent,
   splitTableName,
   withClient,
@@ -35,7 +36,7 @@ import {
 import { PgCustomCompressor } from './pgcompress.js';
 import { PgCustomCounter, PgPlainCounter } from './pgcount.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
-import { requireTool, toolVersion } from '../tools.js';
+import { requireTool, toolInfo, toolVersion } from '../tools.js';
 
 const optionsSchema = z.object({
   ...serverConnectionShape,
@@ -124,6 +125,14 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
     if (purpose === 'dump') requireTool(ctx, 'pg_dump', INSTALL_HINT);
     else requireTool(ctx, (options.format ?? 'custom') === 'custom' ? 'pg_restore' : 'psql', INSTALL_HINT);
   },
+
+  async tools(ctx, options) {
+    const restoreTool = (options.format ?? 'custom') === 'custom' ? 'pg_restore' : 'psql';
+    const found = ['pg_dump', restoreTool].map((name) => requireTool(ctx, name, INSTALL_HINT));
+    return Promise.all(found.map((tool) => toolInfo(ctx, tool)));
+  },
+
+  ping: (ctx, options) => pgPing(pgConnection(options), ctx.signal, ctx.target),
 
   async dump(ctx, options, sink) {
     const pgDump = requireTool(ctx, 'pg_dump', INSTALL_HINT);
