@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { TargetConfig } from '../config/load.js';
-import { ExitCode, type ExitCodeValue, UsageError, VerificationError, errorMessage, exitCodeOf } from '../core/errors.js';
+import { BackupkitError, ExitCode, type ExitCodeValue, UsageError, VerificationError, errorMessage, exitCodeOf } from '../core/errors.js';
 import { BACKUP_ID } from '../core/ids.js';
 import { type BackupRecord, type Sidecar, isEncrypted, toRecord } from '../core/manifest.js';
 import type { ArchiveReader, Storage } from '../core/storage.js';
@@ -54,7 +54,8 @@ export async function importArchives(deps: AppDeps, files: string[], options: Im
       }
     } catch (error) {
       if (exitCodeOf(error) === ExitCode.interrupted) throw error;
-      deps.log.error({ file }, `${file}: ${errorMessage(error)}`);
+      const hint = error instanceof BackupkitError && error.hint ? `\n${error.hint}` : '';
+      deps.log.error({ file }, `${file}: ${errorMessage(error)}${hint}`);
       result.failures.push({ file, error: errorMessage(error), code: exitCodeOf(error) });
     }
   }
