@@ -7,7 +7,7 @@
  * <target> is the target's name in lower case, `-` as `_`, cut to 16 characters (for messages; the
  * parts after it are what count); <host> is 4 base-36 characters of a hash of the host name; <pid>
  * the process id and <time> the start in seconds since 1970, both base 36; <random> 4 base-36
- * characters. At most 48 characters of [a-z0-9_]: a valid name on PostgreSQL (63 bytes), MySQL and
+ * characters. At most 52 characters of [a-z0-9_]: a valid name on PostgreSQL (63 bytes), MySQL and
  * MariaDB (64 characters) and MongoDB (63 bytes, and case-insensitively unique).
  */
 
