@@ -5,8 +5,8 @@
  * identical to the original there, and its refusals (a foreign target, a damaged archive, an id
  * already taken by another backup).
  */
-import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BIN, runCli, tempDir, writeConfig } from '../support/cli.js';
@@ -170,4 +170,47 @@ describe('import', () => {
     expect(forced.code, forced.stderr).toBe(0);
     expect((await cli('--json', 'list')).json().backups.map((b: { id: string; target: string }) => [b.id, b.target])).toEqual([[id, 'app']]);
   });
+
+  it('imports an encrypted archive with its sidecar: size and SHA-256 checked without a key, everything with one', async () => {
+    const dir = tempDir();
+    makeSqlite(path.join(dir, 'app.sqlite'), 30);
+    const key = path.join(dir, 'key.txt');
+    execFileSync('age-keygen', ['-o', key], { stdio: 'ignore' });
+    const recipient = execFileSync('age-keygen', ['-y', key], { encoding: 'utf8' }).trim();
+    const configIn = (store: string) =>
+      writeConfig(dir, { storage: { path: store }, targets: { app: { driver: 'sqlite', path: './app.sqlite', encryption: { recipients: [recipient] } } } }, `${store}.json`);
+    const cliOf = (config: string) => (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir });
+    const home = cliOf(configIn('home'));
+    const { id, file } = (await home('--json', 'backup')).json().backups[0];
+    const archive = path.join(dir, 'home', file);
+
+    const noKey = cliOf(configIn('nokey'));
+    const withoutKey = await noKey('--json', 'import', archive);
+    expect(withoutKey.code, withoutKey.stderr).toBe(0);
+    expect(withoutKey.stderr).toContain('only its size and SHA-256 are checked');
+    expect(readFileSync(path.join(dir, 'nokey', file)).equals(readFileSync(archive))).toBe(true);
+    expect(JSON.parse(readFileSync(path.join(dir, 'nokey', `${id}.json`), 'utf8'))).toEqual(JSON.parse(readFileSync(path.join(dir, 'home', `${id}.json`), 'utf8')));
+
+    const withKey = cliOf(configIn('withkey'));
+    const full = await withKey('--json', '--identity', key, 'import', archive);
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.stderr).not.toContain('only its size');
+    expect((await withKey('--json', '--identity', key, 'verify', '--deep')).json().results[0].checks).toEqual(['archive', 'checksums', 'manifest', 'restore']);
+
+    // A flipped byte is caught with or without the key; an encrypted archive without its sidecar is refused.
+    const loose = path.join(dir, 'loose');
+    mkdirSync(loose);
+    copyFileSync(archive, path.join(loose, file));
+    copyFileSync(path.join(dir, 'home', `${id}.json`), path.join(loose, `${id}.json`));
+    flipByte(path.join(loose, file), 500);
+    const other = cliOf(configIn('other'));
+    expect((await other('import', path.join(loose, file))).code).toBe(3);
+    expect((await other('--identity', key, 'import', path.join(loose, file))).code).toBe(3);
+    copyFileSync(archive, path.join(dir, 'alone.zip.age'));
+    const alone = await other('import', path.join(dir, 'alone.zip.age'));
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('it is imported with its sidecar (alone.json) beside it');
+    expect((await other('--json', 'list')).json().backups).toEqual([]);
+  });
 });
+
