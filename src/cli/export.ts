@@ -7,18 +7,17 @@ export function registerExport(program: Command, run: RunAction): void {
   program
     .command('export')
     .description("write one backup's archive to a path, or to stdout with -, checking its SHA-256 as it streams")
-    .argument('<ref>', 'a backup id, or "latest" with --target (or after the target\'s name)')
-    .argument('[ref-or-dest]', 'the destination: a file, a folder, or - for stdout')
-    .argument('[dest]')
+    .usage('[options] [target] <ref> <dest>')
+    .argument('<args...>', '[target] <ref> <dest>: the target (for "latest"), a backup id or "latest", and a file, a folder or - for stdout')
     .option('--target <name>', 'the target, for "latest"')
     .option('--decrypt', 'write the plain zip of an encrypted backup (needs its identity)')
-    .action((first: string, second: string | undefined, third: string | undefined, flags: { target?: string; decrypt?: boolean }, command: Command) =>
+    .action((args: string[], flags: { target?: string; decrypt?: boolean }, command: Command) =>
       run(command, async (ctx) => {
         const { UsageError } = await import('../core/errors.js');
+        if (args.length < 2 || args.length > 3) throw new UsageError('export takes a ref and a destination: export [target] <ref> <dest>', { hint: 'The destination is a file, a folder, or - for stdout.' });
         // `export crm latest -` names the target before "latest", as restore does.
-        const [target, ref, dest] = third !== undefined ? [first, second!, third] : [flags.target, first, second];
-        if (dest === undefined) throw new UsageError('export needs a destination: a file, a folder, or - for stdout');
-        if (third !== undefined && flags.target && flags.target !== first) throw new UsageError(`two targets given: ${first} and --target ${flags.target}`);
+        const [target, ref, dest] = args.length === 3 ? [args[0]!, args[1]!, args[2]!] : [flags.target, args[0]!, args[1]!];
+        if (args.length === 3 && flags.target && flags.target !== target) throw new UsageError(`two targets given: ${target} and --target ${flags.target}`);
         if (target) (await import('../app/deps.js')).getTarget(ctx.deps, target);
         if (dest === '-' && ctx.globals.json) throw new UsageError('--json cannot go with -: the archive is what goes to stdout');
         const { exportBackup } = await import('../app/export.js');
