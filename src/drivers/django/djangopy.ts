@@ -47,6 +47,19 @@ if not missing:
 print(${JSON.stringify(MARK)} + json.dumps({"vendor": connection.vendor, "name": name, "missing": missing}))
 `;
 
+const COUNT = `
+import json, os
+from django.apps import apps
+from django.db import DatabaseError
+alias = os.environ["BACKUPKIT_DB_ALIAS"]
+def count(label):
+    try:
+        return apps.get_model(label)._base_manager.using(alias).count()
+    except (LookupError, DatabaseError):
+        return None
+print(${JSON.stringify(MARK)} + json.dumps({"counts": [count(l) for l in json.loads(os.environ["BACKUPKIT_MODELS"])]}))
+`;
+
 const INSTALL_HINT =
   'Install Django for that interpreter (Debian/Ubuntu: apt-get install python3-django; or pip install django in the project\'s virtualenv), or set the target\'s "python" option to the interpreter that has it.';
 
@@ -123,4 +136,10 @@ export async function pingDatabase(ctx: DriverContext, options: DjangoTarget, al
       hint: `Check DATABASES["${alias}"] in the project's settings (and "settings" for the target), and that its server is running.`,
     });
   }
+}
+
+/** The objects of each model in the database `alias`; null for a model that is not there. */
+export async function countModels(ctx: DriverContext, options: DjangoTarget, alias: string, models: string[]): Promise<(number | null)[]> {
+  const result = await runSnippet<{ counts: (number | null)[] }>(ctx, options, COUNT, { BACKUPKIT_DB_ALIAS: alias, BACKUPKIT_MODELS: JSON.stringify(models) });
+  return result.counts;
 }

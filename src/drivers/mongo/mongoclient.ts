@@ -85,3 +85,29 @@ export async function mongoIsEmpty(client: MongoClient, database: string, emptyC
   }
   return true;
 }
+
+/**
+ * `verify --deep`: the documents of each of `collections` in `database` (null for one that is not
+ * there), counted by the server.
+ */
+export async function countCollections(uri: string, database: string, collections: string[]): Promise<(number | null)[]> {
+  return withMongo(uri, async (client) => {
+    const db = client.db(database);
+    const present = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+    const counts: (number | null)[] = [];
+    for (const name of collections) counts.push(present.has(name) ? await db.collection(name).countDocuments({}) : null);
+    return counts;
+  });
+}
+
+/** The databases whose names start with `prefix` (scratch databases of `verify --deep`). */
+export async function listDatabases(uri: string, prefix: string): Promise<string[]> {
+  return withMongo(uri, async (client) => {
+    const { databases } = await client.db('admin').admin().listDatabases({ nameOnly: true });
+    return databases.map((d) => d.name).filter((name) => name.startsWith(prefix)).sort();
+  });
+}
+
+export async function dropDatabase(uri: string, name: string): Promise<void> {
+  await withMongo(uri, (client) => client.db(name).dropDatabase());
+}

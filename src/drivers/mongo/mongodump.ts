@@ -20,7 +20,7 @@ import type { Driver } from '../../core/driver.js';
 import { UsageError } from '../../core/errors.js';
 import type { Unit } from '../../core/manifest.js';
 import { GzipStream } from '../../pipeline/gzip.js';
-import { mongoIsEmpty, mongoPing, selectCollections, userCollections, withMongo } from './mongoclient.js';
+import { countCollections, dropDatabase, listDatabases, mongoIsEmpty, mongoPing, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { MONGO_TOOLS_HINT, type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri, withToolConfig } from './mongouri.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
 import { requireTool, toolInfo, toolVersion } from '../tools.js';
@@ -62,6 +62,13 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
   describe: (options) => describeMongo(options.uri, databaseOf(options)),
 
   withInto: (options, into) => ({ ...options, database: into }),
+
+  // mongorestore moves one database's namespaces into another (--nsFrom/--nsTo), not a server's.
+  scratch: (_options, source) =>
+    source.database ? { kind: 'database' } : { kind: 'unavailable', reason: 'it holds every database of the server, and a scratch database holds one' },
+  countUnits: (_ctx, options, units) => countCollections(options.uri, databaseOf(options)!, units.map((u) => u.name)),
+  listScratch: (_ctx, options, prefix) => listDatabases(options.uri, prefix),
+  dropScratch: (_ctx, options, name) => dropDatabase(options.uri, name),
 
   async checkTools(ctx, _options, purpose) {
     requireTool(ctx, purpose === 'dump' ? 'mongodump' : 'mongorestore', MONGO_TOOLS_HINT);

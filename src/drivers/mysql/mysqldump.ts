@@ -23,10 +23,11 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { serverConnectionShape } from '../connection.js';
-import type { Driver } from '../../core/driver.js';
+import type { Driver, DriverContext } from '../../core/driver.js';
 import { OperationError, ToolFailedError, UsageError } from '../../core/errors.js';
 import type { Source, Unit } from '../../core/manifest.js';
 import { MysqlDumpCounter, filterTables } from './mysqlsql.js';
+import { type Query, countTables, dropDatabase, listDatabases, quoteIdent, quoteString } from './mysqlscratch.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
 import { requireTool, toolInfo, toolVersion } from '../tools.js';
 
@@ -176,12 +177,18 @@ export function mysqlQueryArgs(defaultsFile: string, options: MysqlDumpOptions, 
   return [...connectionArgs(defaultsFile, mysqlConnection(options)), '--default-character-set=utf8mb4', '--batch', '--skip-column-names', '-e', sql];
 }
 
-export function quoteIdent(name: string): string {
-  return `\`${name.replaceAll('`', '``')}\``;
-}
+export { quoteIdent, quoteString };
 
-export function quoteString(value: string): string {
-  return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+/** Run `fn` with a Query on the server, through the client and an option file named `fileName` (removed after). */
+async function withQuery<T>(ctx: DriverContext, options: MysqlDumpOptions, fileName: string, fn: (query: Query) => Promise<T>): Promise<T> {
+  const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
+  return withDefaultsFile(ctx.tempPath(fileName), mysqlConnection(options).password, ctx.env, (file) =>
+    fn(async (sql) => {
+      const args = [...connectionArgs(file, mysqlConnection(options)), '--default-character-set=utf8mb4', '--batch', '--skip-column-names'];
+      const { stdout } = await ctx.runner.run({ command: client, args }, { signal: ctx.signal, stdin: sql });
+      return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
+    }),
+  );
 }
 
 /** The base tables `isEmpty` looks at: those the target dumps. */
@@ -233,6 +240,11 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
   withInto: (options, into) => ({ ...options, database: into }),
 
   matchesUnit: (name, unit) => unit.name === name,
+
+  scratch: () => ({ kind: 'database' }),
+  countUnits: (ctx, options, units) => withQuery(ctx, options, 'count.cnf', (query) => countTables(query, databaseOf(options), units)),
+  listScratch: (ctx, options, prefix) => withQuery(ctx, options, 'scratch.cnf', (query) => listDatabases(query, prefix)),
+  dropScratch: (ctx, options, name) => withQuery(ctx, options, 'scratch.cnf', (query) => dropDatabase(query, name)),
 
   async checkTools(ctx, _options, purpose) {
     requireTool(ctx, purpose === 'dump' ? DUMP_TOOLS : CLIENT_TOOLS, INSTALL_HINT);

@@ -35,6 +35,7 @@ import {
 } from './pgconn.js';
 import { PgCustomCompressor } from './pgcompress.js';
 import { PgCustomCounter, PgPlainCounter } from './pgcount.js';
+import { countTables, dropDatabase, listDatabases } from './pgscratch.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
 import { requireTool, toolInfo, toolVersion } from '../tools.js';
 
@@ -120,6 +121,11 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
   withInto: (options, into) => ({ ...options, database: into }),
 
   matchesUnit: (name, unit) => unit.name === name || (!name.includes('.') && unit.name === `public.${name}`),
+
+  scratch: () => ({ kind: 'database' }),
+  countUnits: (_ctx, options, units) => countTables(options, units),
+  listScratch: (_ctx, options, prefix) => listDatabases(options, prefix),
+  dropScratch: (_ctx, options, name) => dropDatabase(options, name),
 
   async checkTools(ctx, options, purpose) {
     if (purpose === 'dump') requireTool(ctx, 'pg_dump', INSTALL_HINT);

@@ -97,6 +97,19 @@ export const sqliteDriver: Driver<SqliteOptions> = {
     }
   },
 
+  scratch: () => ({ kind: 'file' }),
+
+  async countUnits(_ctx, options, units) {
+    await loadEngine();
+    const db = openDatabase(options.path, true);
+    try {
+      const present = new Set((db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+      return units.map((u) => (present.has(u.name) ? Number((db.prepare(`SELECT count(*) AS n FROM ${quote(u.name)}`).get() as { n: number }).n) : null));
+    } finally {
+      db.close();
+    }
+  },
+
   async dump(ctx, options, sink) {
     await loadEngine();
     if (!existsSync(options.path)) {
