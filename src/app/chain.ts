@@ -154,11 +154,26 @@ export function heldCopies(listings: ReadonlyMap<Storage, StorageListing>): Held
 }
 
 /**
- * For delete: the bases that deleting `removing` would take from every storage in `listings`
- * while backups that stay need them. delete refuses these unless forced, naming what breaks.
+ * For delete: the bases that deleting `removing` would take from every storage while backups that
+ * stay (in any storage of the config) need them. `listings` are the storages the run lists; the
+ * config's others (when --storage narrowed the run) are listed here, and one that cannot be is
+ * counted as holding nothing. delete refuses these unless forced, naming what breaks.
  */
-export function basesBrokenBy(listings: ReadonlyMap<Storage, StorageListing>, removing: readonly { id: string; storage: Storage }[]): BrokenBase[] {
-  return brokenBases(heldCopies(listings), removing.map((r) => ({ id: r.id, storage: r.storage.name })));
+export async function basesBrokenBy(
+  deps: AppDeps,
+  listings: ReadonlyMap<Storage, StorageListing>,
+  removing: readonly { id: string; storage: Storage }[],
+): Promise<BrokenBase[]> {
+  const all = new Map(listings);
+  for (const storage of await everyStorage(deps)) {
+    if ([...all.keys()].some((s) => s.name === storage.name)) continue;
+    try {
+      all.set(storage, await storage.list());
+    } catch (error) {
+      deps.log.warn({ storage: storage.name }, `storage ${storage.name} cannot be listed to see which bases its backups need: ${errorMessage(error)}`);
+    }
+  }
+  return brokenBases(heldCopies(all), removing.map((r) => ({ id: r.id, storage: r.storage.name })));
 }
 
 /** What a broken base means, for a refusal or a warning. */

@@ -2,7 +2,8 @@
  * delete: remove single backups (contract: `delete <ref...>`), from --storage or from every storage
  * that holds them. Everything is resolved and checked before anything goes: an unknown ref, a
  * refusal or an unconfirmed run deletes nothing. The newest good backup of a target in a storage
- * is refused unless forced (clean never deletes it either). Off a terminal, --yes is required.
+ * is refused unless forced (clean never deletes it either), and so is the base of differential
+ * backups that stay when no storage would be left with a copy of it. Off a terminal, --yes is required.
  * Each backup goes under its target's lock, archive first and sidecar last, so an interruption
  * never leaves a listed backup without its archive; each deletion is a run in history.
  */
@@ -12,6 +13,7 @@ import { PRE_RESTORE_TAG, type Sidecar, newestFirst } from '../core/manifest.js'
 import type { Storage, StorageListing } from '../core/storage.js';
 import { lockTarget } from './backup.js';
 import { listStorage } from './catalog.js';
+import { basesBrokenBy, describeBroken } from './chain.js';
 import { isGood } from './clean.js';
 import { type AppDeps, beginRun, recordRun } from './deps.js';
 
@@ -19,7 +21,7 @@ export interface DeleteOptions {
   /** For "latest". */
   target: string | undefined;
   yes: boolean;
-  /** Delete a target's newest good backup too. */
+  /** Delete a target's newest good backup too, and a base that backups which stay need. */
   force: boolean;
   /** Can the operator be asked? (stdin is a terminal) */
   interactive: boolean;
@@ -59,6 +61,13 @@ export async function deleteBackups(deps: AppDeps, refs: string[], options: Dele
     plan.set(id, locate(deps, listings, id));
   }
   if (!options.force) refuseNewest(deps, listings, [...plan.values()]);
+  const broken = await basesBrokenBy(deps, listings, [...plan.values()].flatMap((item) => item.copies.map((c) => ({ id: item.id, storage: c.storage }))));
+  if (broken.length > 0 && !options.force) {
+    throw new RefusedError(`${broken.map(describeBroken).join('; ')}; nothing was deleted`, {
+      hint: 'Delete those backups along with it, or pass --force to delete it anyway.',
+    });
+  }
+  for (const b of broken) deps.log.warn({ id: b.base }, `--force: ${describeBroken(b)}`);
   const items = [...plan.values()].map(({ copies: _copies, ...item }) => item);
   if (!options.yes) {
     if (!options.interactive) {

@@ -11,7 +11,7 @@ export function registerDelete(program: Command, run: RunAction): void {
     .description('delete single backups (archive, then sidecar) from --storage or every storage holding them')
     .argument('<refs...>', 'backup ids, or "latest" with --target')
     .option('--target <name>', 'the target, for "latest"')
-    .option('--force', "also delete a target's newest good backup")
+    .option('--force', "also delete a target's newest good backup, or the base of differential backups that stay")
     .action((refs: string[], flags: { target?: string; force?: boolean }, command: Command) =>
       run(command, async (ctx) => {
         const { deleteBackups } = await import('../app/delete.js');

@@ -276,6 +276,35 @@ describe('S3, clean, copy, verify, encryption', () => {
     expect(missing.json().results[0].error).toBe(`its base ${base} is missing: no storage holds it (local)`);
   });
 
+  it('delete refuses a base that backups which stay need, unless another storage keeps a copy or --force', async () => {
+    const { cli, tree: root } = configured({ incremental: { fullEvery: '7d' } }, { local: { type: 'local', path: './store' }, second: { type: 'local', path: './second' } });
+    const tree = new Tree(root, 13);
+    tree.create(100, 4, day(0));
+    const ids: string[] = [];
+    for (const args of [[], [], [], ['--full']]) {
+      tree.change(new Date(), { rewrite: 2 });
+      const made = await cli('--json', 'backup', ...args);
+      expect(made.code, made.stderr).toBe(0);
+      ids.push(made.json().backups[0].id);
+    }
+    const [base, d1, d2] = ids as [string, string, string];
+    const refused = await cli('--yes', 'delete', base);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toMatch(new RegExp(`${base} is the base of (${d1}, ${d2}|${d2}, ${d1}): without it those backups cannot be restored; nothing was deleted`));
+    expect((await cli('--json', 'list')).json().backups).toHaveLength(4);
+    // Another storage keeps a copy: it may go from this one.
+    expect((await cli('--yes', '--storage', 'second', 'delete', base)).code).toBe(0);
+    const withOne = await cli('--yes', 'delete', d1, base);
+    expect(withOne.code).toBe(5);
+    expect(withOne.stderr).toContain(`${base} is the base of ${d2}: without it that backup cannot be restored`);
+    const forced = await cli('--yes', 'delete', base, '--force');
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toContain(`--force: ${base} is the base of`);
+    const verify = await cli('--json', 'verify', d2);
+    expect(verify.code).toBe(3);
+    expect(verify.json().results[0].error).toBe(`its base ${base} is missing: no storage holds it (local, second)`);
+  });
+
   it('round-trips an encrypted differential backup: the base id in clear, the files restored with the identity', async () => {
     const { dir, cli, configFile, tree: root, store } = configured({ incremental: { fullEvery: '7d' } });
     const key = path.join(dir, 'key.txt');
