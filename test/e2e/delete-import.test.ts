@@ -69,7 +69,7 @@ describe('delete', () => {
       ],
       freedBytes: a.size + b.size,
     });
-    expect(readdirSync(store).filter((f) => f.startsWith(a.id) || f.startsWith(b.id))).toEqual([]);
+    expect(readdirSync(store).filter((f) => f.startsWith(`${a.id}.`) || f.startsWith(`${b.id}.`))).toEqual([]);
     expect(await ids()).toEqual([c.id]);
     const history = (await cli('--json', 'history', '--limit', '2')).json().runs;
     expect(history.map((r: { command: string; id: string; ok: boolean }) => [r.command, r.id, r.ok])).toEqual([
