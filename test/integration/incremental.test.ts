@@ -4,8 +4,8 @@
  * every day's backup restored over a newer state with --delete-extra and compared with that
  * day's tree, byte for byte, by mode and mtime. Then: a differential restore from an S3 bucket
  * whose base is only in the local folder, clean keeping bases (also for backups in another
- * storage), copy taking a base along, verify catching a damaged or missing base, and an encrypted
- * differential round trip.
+ * storage), copy taking a base along, verify catching a damaged or missing base, delete refusing a
+ * base still needed, auto restoring a differential backup, and an encrypted differential round trip.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -303,6 +303,22 @@ describe('S3, clean, copy, verify, encryption', () => {
     const verify = await cli('--json', 'verify', d2);
     expect(verify.code).toBe(3);
     expect(verify.json().results[0].error).toBe(`its base ${base} is missing: no storage holds it (local, second)`);
+  });
+
+  it('auto restores an empty target from its newest backup, a differential one, with its base', async () => {
+    const { cli, dir, tree: root } = configured({ incremental: { fullEvery: '7d' } });
+    const tree = new Tree(root, 17);
+    tree.create(150, 5, day(0));
+    expect((await cli('backup')).code).toBe(0);
+    tree.change(day(1), { rewrite: 5, add: 3, remove: 2 });
+    const id = (await cli('--json', 'backup')).json().backups[0].id;
+    tree.snapshot(path.join(dir, 'expected'));
+    writeFileSync(path.join(dir, 'app.sqlite'), '');
+    rmSync(root, { recursive: true });
+    const auto = await cli('--json', 'auto');
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.json().results).toEqual([{ target: 'app', action: 'restored', id }]);
+    expect(treeDifferences(path.join(dir, 'expected'), root)).toEqual([]);
   });
 
   it('round-trips an encrypted differential backup: the base id in clear, the files restored with the identity', async () => {
