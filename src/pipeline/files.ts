@@ -65,10 +65,13 @@ export async function addFileSet(
     const root = await realpath(source);
     const walk = async (dir: string, rel: string): Promise<void> => {
       const names = (await readdir(dir)).sort();
-      for (const name of names) {
+      // A folder's entries are stat-ed at once: one after the other, a differential backup of many
+      // small files spent most of its time waiting on lstat.
+      const stats = await Promise.all(names.map((name) => lstat(path.join(dir, name))));
+      for (const [i, name] of names.entries()) {
         const full = path.join(dir, name);
         const relName = rel ? `${rel}/${name}` : name;
-        const st = await lstat(full);
+        const st = stats[i]!;
         if (st.isDirectory()) {
           await writer.addDirectory(prefix + relName + '/', Number(st.mode) & 0o7777, st.mtime);
           await walk(full, relName);
