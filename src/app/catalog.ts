@@ -3,8 +3,9 @@
  * its sidecar read from the first of them. A storage that cannot be listed is reported and the
  * others are still listed.
  */
+import type { TargetConfig } from '../config/load.js';
 import { errorMessage } from '../core/errors.js';
-import { type BackupRecord, type Sidecar, newestFirst, toRecord } from '../core/manifest.js';
+import { type BackupRecord, PRE_RESTORE_TAG, type Sidecar, newestFirst, toRecord } from '../core/manifest.js';
 import type { Storage, StorageListing } from '../core/storage.js';
 import type { AppDeps } from './deps.js';
 
@@ -62,4 +63,18 @@ export async function readCatalog(deps: Pick<AppDeps, 'log' | 'storages'>, stora
 
 export function recordOf(located: Located): BackupRecord {
   return toRecord(located.sidecar, located.storages.map((s) => s.name));
+}
+
+/** Holds every part the target backs up: `db`, and `files` when the target has files. */
+export function holdsEveryPart(target: Pick<TargetConfig, 'files'>, sidecar: Pick<Sidecar, 'parts'>): boolean {
+  return sidecar.parts.includes('db') && (target.files.length === 0 || sidecar.parts.includes('files'));
+}
+
+/**
+ * A backup that puts the whole target back: made by its driver, holding every part, and not a
+ * pre-restore snapshot. The newest such backup is what `latest` names (restore, inspect, verify,
+ * copy), and auto tries them newest first.
+ */
+export function isRestorable(target: Pick<TargetConfig, 'name' | 'files' | 'driver'>, sidecar: Sidecar): boolean {
+  return sidecar.target === target.name && sidecar.driver === target.driver.name && holdsEveryPart(target, sidecar) && !sidecar.tags.includes(PRE_RESTORE_TAG);
 }

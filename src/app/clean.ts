@@ -13,7 +13,7 @@ import type { Sidecar } from '../core/manifest.js';
 import { type KeepReason, type RetentionPolicy, applyRetention, hasRule } from '../core/retention.js';
 import type { Storage, StorageListing } from '../core/storage.js';
 import { lockTarget } from './backup.js';
-import { listStorage } from './catalog.js';
+import { holdsEveryPart, listStorage } from './catalog.js';
 import { type AppDeps, beginRun, recordRun, selectTargets } from './deps.js';
 
 export interface CleanOptions {
@@ -117,8 +117,7 @@ function planStorage(deps: AppDeps, target: TargetConfig, storage: Storage, list
 
 /** Complete (its archive is there, at the recorded size) and whole (every part the target makes). */
 function isGood(target: TargetConfig, sidecar: Sidecar, listing: StorageListing): boolean {
-  if (listing.archives.get(sidecar.id)?.size !== sidecar.archive.size) return false;
-  return sidecar.parts.includes('db') && (target.files.length === 0 || sidecar.parts.includes('files'));
+  return listing.archives.get(sidecar.id)?.size === sidecar.archive.size && holdsEveryPart(target, sidecar);
 }
 
 /**

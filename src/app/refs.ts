@@ -1,17 +1,18 @@
 /**
  * Resolving a ref (contract: "A ref is a backup id, `latest`, or a path to an archive file").
- * `latest` is the newest backup of the target that is not a pre-restore snapshot. A backup is read
+ * `latest` is the newest complete backup of the target that is not a pre-restore snapshot (see
+ * isRestorable: a files-only or db-only backup of a target with files is not complete). A backup is read
  * from the first storage that holds it (config order), unless --storage names one.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError, VerificationError } from '../core/errors.js';
 import { archiveFileName, isPathRef } from '../core/ids.js';
-import { type Sidecar, PRE_RESTORE_TAG } from '../core/manifest.js';
+import type { Sidecar } from '../core/manifest.js';
 import type { ArchiveReader, Storage } from '../core/storage.js';
 import { openLocalArchive, readSidecarFile } from '../storage/local.js';
-import { readCatalog } from './catalog.js';
-import type { AppDeps } from './deps.js';
+import { isRestorable, readCatalog } from './catalog.js';
+import { type AppDeps, getTarget } from './deps.js';
 
 export interface ResolvedRef {
   /** For messages: the archive's path or s3:// name. */
@@ -35,9 +36,18 @@ export async function resolveRef(deps: AppDeps, ref: string, target: string | un
   const where = deps.storages.describe();
   if (ref === 'latest') {
     if (!target) throw new UsageError('"latest" needs a target', { hint: 'Name the target, or give a backup id.' });
+    const config = getTarget(deps, target);
     const { backups } = await readCatalog(deps);
-    const newest = backups.find((b) => b.sidecar.target === target && !b.sidecar.tags.includes(PRE_RESTORE_TAG));
-    if (!newest) throw new UsageError(`no backup of ${target} in ${where}`, { hint: `Make one with: backupkit backup ${target}` });
+    const newest = backups.find((b) => isRestorable(config, b.sidecar));
+    if (!newest) {
+      const partial = backups.some((b) => b.sidecar.target === target);
+      const parts = config.files.length > 0 ? 'its database and files' : 'its database';
+      throw new UsageError(`no complete backup of ${target} in ${where}`, {
+        hint: partial
+          ? `"latest" is the newest backup holding ${parts}, made by ${config.driver.name} and not a pre-restore snapshot; give a backup id to use another (backupkit list ${target}), or make one with: backupkit backup ${target}`
+          : `Make one with: backupkit backup ${target}`,
+      });
+    }
     return stored(newest.sidecar, newest.storages);
   }
   const holding: Storage[] = [];

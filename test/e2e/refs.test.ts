@@ -1,0 +1,69 @@
+/**
+ * Refs as an operator types them (contract: "A ref is a backup id, `latest`, or a path"): what
+ * `latest` picks, unknown names, and paths relative to the folder the command runs in.
+ */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, tempDir, writeConfig } from '../support/cli.js';
+import { makeFiles, makeSqlite, sqliteRows } from '../support/sqlitedb.js';
+
+function setup() {
+  const dir = tempDir();
+  makeSqlite(path.join(dir, 'app.sqlite'));
+  makeFiles(path.join(dir, 'uploads'));
+  makeSqlite(path.join(dir, 'plain.sqlite'), 5);
+  const config = writeConfig(dir, {
+    storage: { path: './store' },
+    targets: {
+      app: { driver: 'sqlite', path: './app.sqlite', files: ['./uploads'] },
+      plain: { driver: 'sqlite', path: './plain.sqlite' },
+    },
+  });
+  const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: dir });
+  const backup = async (...args: string[]) => {
+    const result = await cli('--json', 'backup', ...args);
+    expect(result.code, result.stderr).toBe(0);
+    return result.json().backups[0].id as string;
+  };
+  return { dir, cli, config, backup };
+}
+
+describe('latest', () => {
+  it('is the newest complete backup of the target: not files-only, db-only or a pre-restore snapshot', async () => {
+    const { cli, backup, dir } = setup();
+    const full = await backup('app');
+    await backup('app', '--only', 'files');
+    await backup('app', '--only', 'db');
+    const restore = await cli('--json', 'restore', 'app', '--dry-run');
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.json().id).toBe(full);
+    expect((await cli('--json', 'restore', 'app', 'latest', '--dry-run')).json().id).toBe(full);
+    expect((await cli('--json', 'inspect', 'latest', '--target', 'app')).json().id).toBe(full);
+    expect((await cli('--json', 'verify', 'latest', '--target', 'app')).json().results.map((r: { id: string }) => r.id)).toEqual([full]);
+
+    // A restore's snapshot (db and files, tagged pre-restore) is never "latest".
+    const restored = await cli('--json', 'restore', 'app', '--yes');
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.json()).toMatchObject({ id: full, snapshot: expect.any(String) });
+    expect((await cli('--json', 'restore', 'app', '--dry-run')).json().id).toBe(full);
+
+    // auto restores the same backup into an empty database, with its files.
+    const before = sqliteRows(path.join(dir, 'app.sqlite'));
+    rmSync(path.join(dir, 'app.sqlite'));
+    const auto = await cli('--json', 'auto', 'app');
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.json().results).toEqual([{ target: 'app', action: 'restored', id: full }]);
+    expect(sqliteRows(path.join(dir, 'app.sqlite'))).toEqual(before);
+  });
+
+  it('takes a db-only backup as complete for a target without files, and says so when there is none', async () => {
+    const { cli, backup } = setup();
+    await backup('app', '--only', 'files');
+    const none = await cli('restore', 'app', '--dry-run');
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('no complete backup of app');
+    const plain = await backup('plain');
+    expect((await cli('--json', 'restore', 'plain', '--dry-run')).json().id).toBe(plain);
+  });
+});
