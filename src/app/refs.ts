@@ -7,9 +7,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError, VerificationError } from '../core/errors.js';
-import { archiveFileName, isPathRef } from '../core/ids.js';
+import { BACKUP_ID, archiveFileName, isPathRef } from '../core/ids.js';
 import type { Sidecar } from '../core/manifest.js';
 import type { ArchiveReader, Storage } from '../core/storage.js';
+import { suggest } from '../core/suggest.js';
 import { openLocalArchive, readSidecarFile } from '../storage/local.js';
 import { isRestorable, readCatalog } from './catalog.js';
 import { type AppDeps, getTarget } from './deps.js';
@@ -24,6 +25,13 @@ export interface ResolvedRef {
   storages: Storage[];
   open(): Promise<ArchiveReader>;
 }
+
+/**
+ * A ref that names no backup the storages hold (an id not found, a target's name where an id
+ * belongs, a target with no complete backup for `latest`): a usage error for restore and inspect,
+ * a missing archive (exit 3) in verify's results.
+ */
+export class MissingBackupError extends UsageError {}
 
 export async function resolveRef(deps: AppDeps, ref: string, target: string | undefined): Promise<ResolvedRef> {
   if (isPathRef(ref)) {
@@ -42,7 +50,7 @@ export async function resolveRef(deps: AppDeps, ref: string, target: string | un
     if (!newest) {
       const partial = backups.some((b) => b.sidecar.target === target);
       const parts = config.files.length > 0 ? 'its database and files' : 'its database';
-      throw new UsageError(`no complete backup of ${target} in ${where}`, {
+      throw new MissingBackupError(`no complete backup of ${target} in ${where}`, {
         hint: partial
           ? `"latest" is the newest backup holding ${parts}, made by ${config.driver.name} and not a pre-restore snapshot; give a backup id to use another (backupkit list ${target}), or make one with: backupkit backup ${target}`
           : `Make one with: backupkit backup ${target}`,
@@ -50,6 +58,7 @@ export async function resolveRef(deps: AppDeps, ref: string, target: string | un
     }
     return stored(newest.sidecar, newest.storages);
   }
+  if (!BACKUP_ID.test(ref) && !deps.config.targets.has(ref)) throw unknownName(deps, ref);
   const holding: Storage[] = [];
   let sidecar: Sidecar | undefined;
   let archiveOnly: Storage | undefined;
@@ -70,11 +79,20 @@ export async function resolveRef(deps: AppDeps, ref: string, target: string | un
   }
   if (deps.config.targets.has(ref)) {
     // A target's name where a backup id belongs: `verify app` for `verify --target app`, say.
-    throw new UsageError(`no backup ${ref} in ${where}: ${ref} is a target, not a backup id`, {
+    throw new MissingBackupError(`no backup ${ref} in ${where}: ${ref} is a target, not a backup id`, {
       hint: `See its backups with: backupkit list ${ref}. Its newest is "latest" (backupkit restore ${ref} latest); verify checks them all with --target ${ref}.`,
     });
   }
-  throw new UsageError(`no backup ${ref} in ${where}`, { hint: 'See the ids with: backupkit list' });
+  throw new MissingBackupError(`no backup ${ref} in ${where}`, { hint: 'See the ids with: backupkit list' });
+}
+
+/** Neither a backup id, "latest", a target's name nor a path: a typo, most likely. */
+function unknownName(deps: AppDeps, ref: string): UsageError {
+  const targets = [...deps.config.targets.keys()];
+  const hint = suggest(ref, ['latest', ...targets]);
+  return new UsageError(`"${ref}" is not a backup id, a target or an archive path${hint ? ` (did you mean "${hint}"?)` : ''}`, {
+    hint: `A ref is a backup id (see backupkit list), "latest", or a path to an archive (with a "/" or ending in .zip). Targets in ${deps.config.file}: ${targets.join(', ') || '(none)'}`,
+  });
 }
 
 function stored(sidecar: Sidecar, storages: Storage[]): ResolvedRef {

@@ -67,3 +67,30 @@ describe('latest', () => {
     expect((await cli('--json', 'restore', 'plain', '--dry-run')).json().id).toBe(plain);
   });
 });
+
+describe('names that are no target and no backup', () => {
+  it('verify of such a name is a usage error (exit 2) with a suggestion and the targets; a missing id is exit 3', async () => {
+    const { cli, backup } = setup();
+    const id = await backup('app');
+    const typo = await cli('--json', 'verify', 'ap');
+    expect(typo.code).toBe(2);
+    expect(typo.json().error.message).toMatch(/"ap".*did you mean "app"\?/);
+    const text = await cli('verify', id, 'appp');
+    expect(text.code).toBe(2);
+    expect(text.stdout).toBe(''); // nothing was checked
+    expect(text.stderr).toMatch(/did you mean "app"\?/);
+    expect(text.stderr).toContain('app, plain');
+    for (const args of [['--target', 'appp'], ['latest', '--target', 'appp']]) {
+      const unknown = await cli('verify', ...args);
+      expect(unknown.code, args.join(' ')).toBe(2);
+      expect(unknown.stderr).toMatch(/unknown target "appp" \(did you mean "app"\?\)/);
+      expect(unknown.stderr).toContain('app, plain');
+    }
+    const missing = await cli('--json', 'verify', 'app_20200101_000000');
+    expect(missing.code).toBe(3);
+    expect(missing.json().results).toEqual([{ id: 'app_20200101_000000', ok: false, checks: [], error: expect.stringContaining('no backup app_20200101_000000') }]);
+    const inspect = await cli('inspect', 'lastest');
+    expect(inspect.code).toBe(2);
+    expect(inspect.stderr).toMatch(/did you mean "latest"\?/);
+  });
+});
