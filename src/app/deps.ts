@@ -62,6 +62,8 @@ export interface AppDeps {
   log: Logger;
   now: () => Date;
   env: NodeJS.ProcessEnv;
+  /** The folder the command runs in: paths the operator types (an archive ref, sqlite's --into) resolve against it. */
+  cwd: string;
   /** Aborted by SIGINT/SIGTERM, with an InterruptedError as its reason. */
   signal: AbortSignal;
   progress: Progress;

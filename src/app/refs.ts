@@ -35,8 +35,12 @@ export class MissingBackupError extends UsageError {}
 
 export async function resolveRef(deps: AppDeps, ref: string, target: string | undefined): Promise<ResolvedRef> {
   if (isPathRef(ref)) {
-    const file = path.resolve(ref);
-    if (!existsSync(file)) throw new VerificationError(`archive ${file} does not exist`);
+    const file = path.resolve(deps.cwd, ref);
+    if (!existsSync(file)) {
+      throw new UsageError(`no archive at ${ref}${file === ref ? '' : ` (${file})`}`, {
+        hint: `A ref with a "/" or ending in .zip is a path, resolved against ${deps.cwd}. For a backup in a storage, give its id (see backupkit list).`,
+      });
+    }
     const sidecarFile = file.replace(/\.zip(\.age)?$/, '') + '.json';
     const sidecar = sidecarFile !== file ? await readSidecarFile(sidecarFile).catch(() => undefined) : undefined;
     return { name: file, sidecar, byPath: true, storages: [], open: () => openLocalArchive(file) };

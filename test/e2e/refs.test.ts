@@ -2,7 +2,7 @@
  * Refs as an operator types them (contract: "A ref is a backup id, `latest`, or a path"): what
  * `latest` picks, unknown names, and paths relative to the folder the command runs in.
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeConfig } from '../support/cli.js';
@@ -92,5 +92,25 @@ describe('names that are no target and no backup', () => {
     const inspect = await cli('inspect', 'lastest');
     expect(inspect.code).toBe(2);
     expect(inspect.stderr).toMatch(/did you mean "latest"\?/);
+  });
+});
+
+describe('archive paths', () => {
+  it('resolve against the folder the command runs in; one that does not exist is a usage error (exit 2)', async () => {
+    const { dir, config, backup } = setup();
+    const id = await backup('plain');
+    const sub = path.join(dir, 'sub');
+    mkdirSync(sub);
+    const cli = (...args: string[]) => runCli(['-c', config, ...args], { cwd: sub });
+    const inspect = await cli('--json', 'inspect', `../store/${id}.zip`);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(inspect.json().id).toBe(id);
+    for (const args of [['restore', 'plain', './x.zip', '--dry-run'], ['inspect', 'backups/x.zip'], ['verify', '../a.zip']]) {
+      const missing = await cli(...args);
+      expect(missing.code, args.join(' ')).toBe(2);
+      const given = args.find((a) => a.endsWith('.zip'))!;
+      expect(missing.stderr).toContain(given);
+      expect(missing.stderr).toContain(path.resolve(sub, given));
+    }
   });
 });

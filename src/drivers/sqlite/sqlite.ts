@@ -66,7 +66,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
 
   describe: (options) => ({ path: options.path, database: path.basename(options.path) }),
 
-  withInto: (options, into) => ({ ...options, path: path.resolve(into) }),
+  withInto: (options, into, cwd) => ({ ...options, path: path.resolve(cwd, into) }),
 
   async dump(ctx, options, sink) {
     await loadEngine();
