@@ -4,6 +4,7 @@
  * build their own.
  */
 import type { Config, TargetConfig } from '../config/load.js';
+import { redact } from '../config/secrets.js';
 import type { DriverContext, Logger, ProcessRunner } from '../core/driver.js';
 import { TimeoutError, ToolFailedError, UsageError, errorMessage, exitCodeOf } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
@@ -135,8 +136,8 @@ export async function beginRun(deps: AppDeps, command: string, target: string | 
 }
 
 /**
- * A run ends: one line in history.jsonl, then its listeners are told. A failure to write history
- * or to notify never hides the run's own result.
+ * A run ends: one line in history.jsonl (scrubbed of the config's secrets), then its listeners are
+ * told. A failure to write history or to notify never hides the run's own result.
  */
 export async function recordRun(
   deps: AppDeps,
@@ -163,7 +164,7 @@ export async function recordRun(
       id: report.id,
       ok: report.ok,
       durationMs: report.durationMs,
-      error: report.error,
+      error: report.error === null ? null : redact(report.error, deps.config.secrets),
     });
   } catch (error) {
     deps.log.warn({ err: error }, 'could not write history.jsonl');
