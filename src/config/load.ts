@@ -14,7 +14,7 @@ import { TARGET_NAME } from '../core/ids.js';
 import { suggest } from '../core/suggest.js';
 import { interpolate } from './interpolate.js';
 import { formatPath } from './paths.js';
-import { type EncryptionRules, type RetentionRules, commonTargetShape, topLevelSchema } from './schema.js';
+import { type EncryptionRules, type RetentionRules, targetSchema, topLevelSchema } from './schema.js';
 import { type TargetEncryption, resolveEncryption } from './encryption.js';
 import { type DaemonConfig, type NotifyConfig, type TargetOperations, resolveDaemon, resolveNotify, resolveOperations } from './operations.js';
 import { checkTimezone } from './schedule.js';
@@ -216,7 +216,7 @@ function resolveTarget(
     );
     return undefined;
   }
-  const schema = driver.optionsSchema.extend(commonTargetShape).strict();
+  const schema = targetSchema(driver);
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));
