@@ -1,12 +1,14 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadRecipientCheck } from '../../src/config/encryption.js';
 import { resolveConfig } from '../../src/config/load.js';
 import { collectSecrets, isPublicValue, maskUrl, redact } from '../../src/config/secrets.js';
 import { ConfigError } from '../../src/core/errors.js';
 import { createDriverRegistry } from '../../src/drivers/registry.js';
 
 const drivers = createDriverRegistry();
-const load = (raw: unknown, env: NodeJS.ProcessEnv = {}) => resolveConfig(raw, '/etc/bk/backupkit.config.json', { env, drivers });
+const checkRecipient = await loadRecipientCheck();
+const load = (raw: unknown, env: NodeJS.ProcessEnv = {}) => resolveConfig(raw, '/etc/bk/backupkit.config.json', { env, drivers, checkRecipient });
 const problems = (raw: unknown, env: NodeJS.ProcessEnv = {}) => {
   try {
     load(raw, env);
