@@ -122,7 +122,7 @@ async function restoreFrom(
 
   const parts = selectParts(target, manifest, options.only, options.into);
   const only = parts.units;
-  const driverOptions = options.into ? target.driver.withInto(target.options, options.into) : target.options;
+  const driverOptions = options.into ? target.driver.withInto(target.options, options.into, deps.cwd) : target.options;
   const source = target.driver.describe(driverOptions);
   const restoreFiles = parts.files;
   // A differential backup's base is checked before anything is touched, as the archive is.
