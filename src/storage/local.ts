@@ -10,7 +10,7 @@ import { type FileHandle, mkdir, open, readFile, readdir, rename, rm, stat, writ
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BACKUP_ID, sidecarFileName } from '../core/ids.js';
-import { VerificationError } from '../core/errors.js';
+import { OperationError, VerificationError } from '../core/errors.js';
 import { type Sidecar, isSidecar } from '../core/manifest.js';
 import type { RetentionPolicy } from '../core/retention.js';
 import type { ArchiveReader, ArchiveUpload, Lock, Storage, StorageListing } from '../core/storage.js';
@@ -112,13 +112,17 @@ export class LocalStorage implements Storage {
    */
   createArchive(id: string, file: string, options: { hashInWorker?: boolean }): ArchiveUpload {
     const temp = this.tempPath(id, 'zip');
-    const stream = new ArchiveFile(temp, options);
+    const stream = new ArchiveFile(temp, { ...options, describeError: (error) => this.describeError(error) });
     return {
       stream,
       ...(options.hashInWorker ? { sha256: () => stream.sha256() } : {}),
       commit: async () => {
-        await rename(temp, this.archivePath(file));
-        await fsyncPath(this.root);
+        try {
+          await rename(temp, this.archivePath(file));
+          await fsyncPath(this.root);
+        } catch (error) {
+          throw this.describeError(error as Error);
+        }
       },
       abort: async () => {
         stream.destroy();
@@ -127,13 +131,37 @@ export class LocalStorage implements Storage {
     };
   }
 
-  /** The sidecar, written last: from this moment the backup exists. */
+  /** The sidecar, written last: from this moment the backup exists. A write that fails leaves no temporary file. */
   async writeSidecar(sidecar: Sidecar): Promise<void> {
     const tempPath = this.tempPath(sidecar.id, 'json');
-    await writeFile(tempPath, `${JSON.stringify(sidecar, null, 2)}\n`, { mode: 0o600 });
-    await fsyncPath(tempPath);
-    await rename(tempPath, this.sidecarPath(sidecar.id));
-    await fsyncPath(this.root);
+    try {
+      await writeFile(tempPath, `${JSON.stringify(sidecar, null, 2)}\n`, { mode: 0o600 });
+      await fsyncPath(tempPath);
+      await rename(tempPath, this.sidecarPath(sidecar.id));
+      await fsyncPath(this.root);
+    } catch (error) {
+      await rm(tempPath, { force: true });
+      throw this.describeError(error as Error);
+    }
+  }
+
+  /**
+   * A file system error met while writing here, as the operator needs it: which storage, which
+   * folder, and what to do when it is full. Other errors pass unchanged.
+   */
+  describeError(error: Error): Error {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      const what = code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded';
+      return new OperationError(`${what} in storage ${this.name} (${this.root})`, {
+        cause: error,
+        hint: `Free space in ${this.root}, or point the storage at a larger filesystem. Nothing partial was kept.`,
+      });
+    }
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'EIO') {
+      return new OperationError(`storage ${this.name} (${this.root}): ${error.message}`, { cause: error });
+    }
+    return error;
   }
 
   async openArchive(_id: string, file: string): Promise<ArchiveReader> {
@@ -156,7 +184,9 @@ export class LocalStorage implements Storage {
 
   async lock(target: string, command: string, now: Date): Promise<Lock> {
     await this.ensure();
-    return acquireLock(this.root, target, command, now);
+    return acquireLock(this.root, target, command, now).catch((error: Error) => {
+      throw this.describeError(error);
+    });
   }
 }
 
