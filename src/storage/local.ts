@@ -3,7 +3,9 @@
  *   <id>.zip, <id>.json (sidecar), .locks/<target>.lock
  * An archive is written under a hidden temporary name, flushed, renamed; its sidecar comes last,
  * so a backup exists only once both are in place. Temporary names carry the writer's pid, which
- * lets a later run remove what a dead run left behind.
+ * lets a later run remove what a dead run left behind: its partial files, and an archive it had
+ * renamed into place but not given a sidecar yet (a commit marker says so until the sidecar is
+ * there). A delete moves the sidecar aside first, so a backup leaves listings whole.
  */
 import { type Stats, createReadStream, readFileSync, statSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -112,12 +114,15 @@ export class LocalStorage implements Storage {
    */
   createArchive(id: string, file: string, options: { hashInWorker?: boolean }): ArchiveUpload {
     const temp = this.tempPath(id, 'zip');
+    const marker = this.tempPath(id, 'commit');
     const stream = new ArchiveFile(temp, { ...options, describeError: (error) => this.describeError(error) });
     return {
       stream,
       ...(options.hashInWorker ? { sha256: () => stream.sha256() } : {}),
       commit: async () => {
         try {
+          // Removed by writeSidecar: a run that dies before then leaves an archive its next run removes.
+          await writeFile(marker, '', { mode: 0o600 });
           await rename(temp, this.archivePath(file));
           await fsyncPath(this.root);
         } catch (error) {
@@ -127,6 +132,7 @@ export class LocalStorage implements Storage {
       abort: async () => {
         stream.destroy();
         await rm(temp, { force: true });
+        await rm(marker, { force: true });
       },
     };
   }
@@ -139,6 +145,7 @@ export class LocalStorage implements Storage {
       await fsyncPath(tempPath);
       await rename(tempPath, this.sidecarPath(sidecar.id));
       await fsyncPath(this.root);
+      await rm(this.tempPath(sidecar.id, 'commit'), { force: true });
     } catch (error) {
       await rm(tempPath, { force: true });
       throw this.describeError(error as Error);
@@ -173,9 +180,22 @@ export class LocalStorage implements Storage {
     }
   }
 
+  /**
+   * The sidecar is moved aside under a temporary name first, so the backup leaves every listing at
+   * once; then the archive goes, then the sidecar. A run that dies on the way leaves a dead run's
+   * temporary sidecar, which the target's next run removes with the archive (partial.ts).
+   */
   async remove(id: string, file: string): Promise<void> {
+    const aside = this.tempPath(id, 'json');
+    const moved = await rename(this.sidecarPath(id), aside).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false;
+        throw error;
+      },
+    );
     await rm(this.archivePath(file), { force: true });
-    await rm(this.sidecarPath(id), { force: true });
+    if (moved) await rm(aside, { force: true });
   }
 
   removeLeftovers(target: string): Promise<string[]> {
