@@ -13,6 +13,7 @@ import type { EntryRecord, FileSet } from '../core/manifest.js';
 import type { ZipWriter } from './zipwriter.js';
 import type { ZipEntryInfo, ZipReader } from './zipreader.js';
 import { HashCounter } from './hash.js';
+import { isProcessAlive } from '../storage/process.js';
 
 export interface FileEntryRecord extends EntryRecord {
   mode: number;
@@ -136,7 +137,7 @@ export function unsafeFileEntries(entries: Iterable<ZipEntryInfo>, symlinkTarget
 /**
  * Put one file set back at `dest`: files are written beside their final name and renamed into
  * place; modes and mtimes come from the manifest. Files present at `dest` but not in the archive
- * are left alone.
+ * are left alone; copies a killed restore left beside the files it wrote are removed.
  */
 export async function restoreFileSet(
   reader: ZipReader,
@@ -151,6 +152,7 @@ export async function restoreFileSet(
     if (!entry) return 0;
     await mkdir(path.dirname(dest), { recursive: true });
     await writeEntry(reader, entry, dest, onBytes);
+    await removeDeadCopies(path.dirname(dest));
     return 1;
   }
   await mkdir(dest, { recursive: true });
@@ -183,12 +185,26 @@ export async function restoreFileSet(
     }
     restored++;
   }
+  for (const folder of new Set(entries.filter((e) => e.path.startsWith(prefix)).map((e) => path.dirname(safeJoin(root, e.path.slice(prefix.length)))))) {
+    await removeDeadCopies(folder);
+  }
   // Folders last, deepest first: writing files into them changed their mtimes.
   for (const { full, info } of dirs.sort((a, b) => b.full.length - a.full.length)) {
     if (info.mode !== undefined) await chmod(full, info.mode);
     await utimes(full, info.modified, info.modified);
   }
   return restored;
+}
+
+/** `.<name>.backupkit-<pid>.tmp`: a file being restored, beside its final name. */
+const RESTORE_COPY = /^\..+\.backupkit-(\d+)\.tmp$/;
+
+/** Remove the copies in `folder` that restores no longer running left behind. */
+async function removeDeadCopies(folder: string): Promise<void> {
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    const pid = Number(RESTORE_COPY.exec(name)?.[1]);
+    if (pid > 0 && pid !== process.pid && !isProcessAlive(pid)) await rm(path.join(folder, name), { force: true });
+  }
 }
 
 function safeJoin(root: string, rel: string): string {

@@ -1,17 +1,19 @@
 /**
- * backupkit killed (SIGKILL: nothing of it runs after) at chosen points of a backup and of clean.
+ * backupkit killed (SIGKILL: nothing of it runs after) at chosen points of a backup, of clean and
+ * of a restore.
  * The crash points are set by a preload (test/support/crash.mjs) that kills the process right
  * after a given file operation, so each lands exactly where it is meant to, on any machine; the
  * kill mid-dump is in test/integration/interrupt.test.ts. After each: nothing half-made or
  * half-deleted is listed, the lock the dead run held is taken over, and the next run of the
  * target removes what the dead one left.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDir, writeConfig } from '../support/cli.js';
 import { lockFiles, partialFiles, startCli, storageFiles } from '../support/faults.js';
-import { makeSqlite } from '../support/sqlitedb.js';
+import { makeSqlite, sqliteRows } from '../support/sqlitedb.js';
 
 function setup() {
   const dir = tempDir();
@@ -82,6 +84,35 @@ describe('backupkit killed during clean', () => {
       expect((await ctx.listed()).map((b) => b.id)).toEqual([ids[2]]);
       expect(storageFiles(ctx.store)).toEqual([`${ids[2]}.json`, `${ids[2]}.zip`, 'history.jsonl']);
       expect(partialFiles(ctx.store)).toEqual([]);
+      expect(lockFiles(ctx.store)).toEqual([]);
+    });
+  }
+});
+
+describe('backupkit killed during a restore', () => {
+  for (const [point, crashAfter] of [
+    ['with the new database written beside the old one', 'open|app\\.sqlite\\.backupkit-\\d+\\.tmp$'],
+    ['with a restored file written beside its old version', 'chmod|file-05\\.txt\\.backupkit-\\d+\\.tmp$'],
+  ] as const) {
+    it(`${point}: nothing is replaced, and the next restore takes over the lock and removes the copy`, async () => {
+      const ctx = setup();
+      const id: string = (await ctx.cli('--json', 'backup', 'app')).json().backups[0].id;
+      const backedUp = sqliteRows(path.join(ctx.dir, 'app.sqlite'));
+      const db = new Database(path.join(ctx.dir, 'app.sqlite'));
+      db.exec('DELETE FROM tags; DELETE FROM items WHERE id > 10');
+      db.close();
+      const changed = sqliteRows(path.join(ctx.dir, 'app.sqlite'));
+      const temps = () => [ctx.dir, path.join(ctx.dir, 'uploads')].flatMap((dir) => readdirSync(dir).filter((f) => f.includes('.backupkit-')));
+
+      await ctx.crash(crashAfter, '--json', 'restore', 'app', id, '--yes', '--no-snapshot');
+      expect(temps()).toHaveLength(1);
+      if (point.includes('database')) expect(sqliteRows(path.join(ctx.dir, 'app.sqlite'))).toEqual(changed);
+      expect(lockFiles(ctx.store)).toEqual(['app.lock']);
+
+      const next = await ctx.cli('--json', 'restore', 'app', id, '--yes', '--no-snapshot');
+      expect(next.code, next.stderr).toBe(0);
+      expect(sqliteRows(path.join(ctx.dir, 'app.sqlite'))).toEqual(backedUp);
+      expect(temps()).toEqual([]);
       expect(lockFiles(ctx.store)).toEqual([]);
     });
   }
