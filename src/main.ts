@@ -12,9 +12,15 @@ import { registerClean } from './cli/clean.js';
 import { registerCopy } from './cli/copy.js';
 import { registerDaemon } from './cli/daemon.js';
 import { type CliContext, type Io, type RunAction, createContext, globalsOf } from './cli/context.js';
+import { registerDoctor } from './cli/doctor.js';
+import { registerDelete } from './cli/delete.js';
+import { registerDiff } from './cli/diff.js';
+import { registerExport } from './cli/export.js';
 import { registerHistory } from './cli/history.js';
+import { registerImport } from './cli/import.js';
 import { registerInspect } from './cli/inspect.js';
 import { registerList } from './cli/list.js';
+import { registerNotify } from './cli/notify.js';
 import { registerRestore } from './cli/restore.js';
 import { registerVerify } from './cli/verify.js';
 
@@ -33,7 +39,7 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
     .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['pretty', 'json']))
     .option('--no-progress', 'no spinner or progress (automatic off a terminal or when CI is set)')
     .option('-y, --yes', 'answer yes to confirmations')
-    .option('--storage <name>', 'read from (and for clean, act on) this storage only')
+    .option('--storage <name>', 'read from (and for clean, delete, import: act on) this storage only')
     .option('-i, --identity <file>', 'an age identity file to decrypt encrypted backups (also BACKUPKIT_IDENTITY_FILE)')
     .showSuggestionAfterError(true)
     .exitOverride();
@@ -46,7 +52,13 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerHistory(program, run);
   registerAuto(program, run);
   registerCopy(program, run);
+  registerDoctor(program, run);
   registerDaemon(program, run);
+  registerNotify(program, run);
+  registerDelete(program, run);
+  registerImport(program, run);
+  registerExport(program, run);
+  registerDiff(program, run);
   for (const command of program.commands) command.exitOverride();
   program.addHelpText(
     'after',

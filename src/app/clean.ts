@@ -116,7 +116,7 @@ function planStorage(deps: AppDeps, target: TargetConfig, storage: Storage, list
 }
 
 /** Complete (its archive is there, at the recorded size) and whole (every part the target makes). */
-function isGood(target: TargetConfig, sidecar: Sidecar, listing: StorageListing): boolean {
+export function isGood(target: Pick<TargetConfig, 'files'>, sidecar: Sidecar, listing: StorageListing): boolean {
   if (listing.archives.get(sidecar.id)?.size !== sidecar.archive.size) return false;
   return sidecar.parts.includes('db') && (target.files.length === 0 || sidecar.parts.includes('files'));
 }

@@ -1,11 +1,17 @@
-/** verify: check archives (every backup in the storages when no refs are given). */
+/**
+ * verify: check archives (every backup in the storages when no refs are given); with `deep`, also
+ * restore each into a scratch on its target's server and compare the counts (deepverify.ts).
+ */
 import { ExitCode, errorMessage, exitCodeOf } from '../core/errors.js';
 import type { ArchiveReader } from '../core/storage.js';
-import { checkArchive, type CheckName, type CheckResult } from '../pipeline/verify.js';
+import { checkArchive, type CheckName as ArchiveCheck, type CheckResult } from '../pipeline/verify.js';
 import { readCatalog } from './catalog.js';
+import { type CountMismatch, type RestoreCheck, restoreCheck } from './deepverify.js';
 import { plainArchive } from './keys.js';
 import { type AppDeps, beginRun, recordRun } from './deps.js';
 import { type ResolvedRef, resolveRef } from './refs.js';
+
+export type CheckName = ArchiveCheck | 'restore';
 
 export interface VerifyResult {
   id: string;
@@ -14,6 +20,17 @@ export interface VerifyResult {
   error: string | null;
   /** The storage whose copy was checked (absent for an archive given by path). */
   storage?: string;
+  /** --deep: why the test restore was not done (the result is still ok when the rest passed). */
+  skipped?: string;
+  /** --deep: the units whose count after the test restore differs from the manifest's. */
+  mismatches?: CountMismatch[];
+}
+
+export interface VerifyOptions {
+  /** Only this target's backups (and its "latest"). */
+  target: string | undefined;
+  /** Also restore each backup into a scratch and compare every unit's count (`verify --deep`). */
+  deep?: boolean | undefined;
 }
 
 /** A result and the exit code its failure calls for (3, or 2 when the keys given do not fit). */
@@ -25,7 +42,7 @@ export interface VerifyOutcome extends VerifyResult {
 export async function verifyBackups(
   deps: AppDeps,
   refs: string[],
-  options: { target: string | undefined },
+  options: VerifyOptions,
 ): Promise<{ outcomes: VerifyOutcome[]; unlisted: { storage: string; error: string }[] }> {
   const results: VerifyOutcome[] = [];
   let unlisted: { storage: string; error: string }[] = [];
@@ -55,22 +72,38 @@ export async function verifyBackups(
       }
     }
   }
+  // A backup held by several storages is restored once: its other copies are the same bytes.
+  const restored = new Map<string, RestoreCheck>();
   for (const item of items) {
     if (deps.signal.aborted) throw deps.signal.reason;
     const started = await beginRun(deps, 'verify', item.target);
     const storage = item.resolved.storages[0]?.name;
     deps.progress.start(`verifying ${item.id}${storage && deps.storages.all.length > 1 ? ` in ${storage}` : ''}`);
-    const checked = await check(deps, item.resolved).finally(() => deps.progress.stop());
+    let checked: Checked;
+    try {
+      checked = await check(deps, item.resolved, options.deep ? restored : undefined).finally(() => deps.progress.stop());
+    } catch (error) {
+      await recordRun(deps, { command: 'verify', target: item.target, id: item.id, started, error });
+      throw error;
+    }
     const id = checked.manifest?.id ?? item.id;
-    results.push({ id, ok: checked.ok, checks: checked.checks, error: checked.error, ...(storage ? { storage } : {}), code: checked.ok ? ExitCode.ok : (checked.code ?? ExitCode.verification) });
+    const deep = checked.restore?.status === 'skipped' ? { skipped: checked.restore.reason } : checked.restore?.status === 'failed' && checked.restore.mismatches.length > 0 ? { mismatches: checked.restore.mismatches } : {};
+    results.push({ id, ok: checked.ok, checks: checked.checks, error: checked.error, ...(storage ? { storage } : {}), ...deep, code: checked.ok ? ExitCode.ok : (checked.code ?? ExitCode.verification) });
     if (!checked.ok) deps.log.error({ id, storage }, `${id}${storage ? ` (${storage})` : ''}: ${checked.error}`);
+    if (checked.restore?.status === 'skipped') deps.log.warn({ id }, `${id}: test restore skipped: ${checked.restore.reason}`);
     await recordRun(deps, { command: 'verify', target: item.target ?? checked.manifest?.target ?? null, id, started, error: checked.ok ? undefined : checked.error });
   }
   return { outcomes: results, unlisted };
 }
 
-/** Open and check one archive; a missing or unreadable one is a failed check, not a crash. */
-export async function check(deps: AppDeps, resolved: ResolvedRef): Promise<CheckResult & { code?: number }> {
+type Checked = Omit<CheckResult, 'checks'> & { checks: CheckName[]; code?: number; restore?: RestoreCheck };
+
+/**
+ * Open and check one archive; a missing or unreadable one is a failed check, not a crash. With
+ * `deep` (the restore checks done so far, by id and SHA-256), a backup that passes is also
+ * restored into a scratch; that needs the identity of an encrypted one (exit 2 without it).
+ */
+export async function check(deps: AppDeps, resolved: ResolvedRef, deep?: Map<string, RestoreCheck>): Promise<Checked> {
   let archive: ArchiveReader;
   try {
     archive = await resolved.open();
@@ -80,8 +113,16 @@ export async function check(deps: AppDeps, resolved: ResolvedRef): Promise<Check
     return { ok: false, checks: [], error: errorMessage(error), manifest: undefined };
   }
   try {
-    const plain = await plainArchive(deps, archive, resolved.sidecar, { required: false, what: resolved.sidecar?.id ?? resolved.name });
-    return await checkArchive(archive, resolved.sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n), decrypted: plain === archive ? undefined : plain });
+    const plain = await plainArchive(deps, archive, resolved.sidecar, { required: deep !== undefined, what: resolved.sidecar?.id ?? resolved.name });
+    const checked = await checkArchive(archive, resolved.sidecar, { entries: true, onBytes: (n) => deps.progress.bytes(n), decrypted: plain === archive ? undefined : plain });
+    if (!deep || !checked.ok || !checked.manifest || !plain) return checked;
+    deps.progress.stop();
+    const key = `${checked.manifest.id}\0${resolved.sidecar?.archive.sha256 ?? resolved.name}`;
+    const restore = deep.get(key) ?? (await restoreCheck(deps, plain, checked.manifest));
+    deep.set(key, restore);
+    if (restore.status === 'skipped') return { ...checked, restore };
+    if (restore.status === 'ok') return { ...checked, checks: [...checked.checks, 'restore'], restore };
+    return { ...checked, ok: false, error: restore.error, code: restore.code, restore };
   } catch (error) {
     // A wrong identity (exit 2) or a damaged header (exit 3) is this backup's result, not the run's end.
     const code = exitCodeOf(error);

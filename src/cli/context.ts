@@ -109,6 +109,6 @@ export async function buildDeps(config: Config, globals: GlobalOptions, io: Io, 
       : io.env.BACKUPKIT_IDENTITY_FILE
         ? { file: path.resolve(io.cwd, io.env.BACKUPKIT_IDENTITY_FILE), source: `BACKUPKIT_IDENTITY_FILE (${io.env.BACKUPKIT_IDENTITY_FILE})` }
         : undefined,
-    listeners: [],
+    listeners: [(await import('../notify/index.js')).createNotifier(config, { log, host: os.hostname(), version: io.version })],
   };
 }

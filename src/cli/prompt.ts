@@ -1,5 +1,6 @@
-/** The two restore confirmations on a terminal: y/N, then the database name typed back. */
+/** Confirmations on a terminal: restore's two (y/N, then the database name typed back), delete's one. */
 import { createInterface } from 'node:readline/promises';
+import type { DeletePlanItem } from '../app/delete.js';
 import type { RestorePlanSummary } from '../app/restore.js';
 import { formatAge, formatBytes } from '../core/format.js';
 
@@ -19,6 +20,24 @@ export function terminalConfirm(stdin: NodeJS.ReadStream, stderr: NodeJS.WriteSt
       if (first !== 'y' && first !== 'yes') return false;
       const typed = (await rl.question(`Type the database name (${plan.database}) to confirm: `)).trim();
       return typed === plan.database;
+    } finally {
+      rl.close();
+    }
+  };
+}
+
+/** The one delete confirmation on a terminal: y/N, naming each backup (id, age, size, storages). */
+export function terminalConfirmDelete(stdin: NodeJS.ReadStream, stderr: NodeJS.WriteStream, now: () => Date) {
+  return async (plan: DeletePlanItem[]): Promise<boolean> => {
+    const rl = createInterface({ input: stdin, output: stderr, terminal: Boolean(stdin.isTTY) });
+    try {
+      const lines = plan.map(
+        (item) =>
+          `  ${item.id}  (${item.createdAt ? formatAge(new Date(item.createdAt), now()) : 'incomplete'}, ${formatBytes(item.size)})  from ${item.storages.join(', ')}\n`,
+      );
+      stderr.write(`\nDelete ${plan.length === 1 ? 'this backup' : `these ${plan.length} backups`}:\n${lines.join('')}`);
+      const answer = (await rl.question('Delete? [y/N] ')).trim().toLowerCase();
+      return answer === 'y' || answer === 'yes';
     } finally {
       rl.close();
     }

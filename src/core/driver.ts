@@ -8,6 +8,22 @@ import type { Readable, Transform } from 'node:stream';
 import type { z } from 'zod';
 import type { EntryRecord, Source, ToolInfo, Unit } from './manifest.js';
 
+/**
+ * Where `verify --deep` restores a backup of this driver (contract: `verify --deep`):
+ *   database     a temporary database on the target's server, named by the app (scratch.ts) and
+ *                reached through `withInto`; created by the restore, found by `listScratch`,
+ *                dropped by `dropScratch`
+ *   file         a temporary file the app names in the state folder, reached through `withInto`
+ *   alias        an existing database the target's config names (`alias`), emptied before the
+ *                restore (`RestorePlan.flush`) and by `dropScratch` after it
+ *   unavailable  this target's backups cannot be restored into a scratch, and why
+ */
+export type ScratchPlan =
+  | { kind: 'database' }
+  | { kind: 'file' }
+  | { kind: 'alias'; alias: string }
+  | { kind: 'unavailable'; reason: string };
+
 export type LogFn = (objOrMessage: object | string, message?: string) => void;
 export interface Logger {
   debug: LogFn;
@@ -115,10 +131,35 @@ export interface Driver<Options = any> {
    * denote several units (a Django app label covers its models).
    */
   matchesUnit?(name: string, unit: Unit): boolean;
+  /** How `verify --deep` gets a scratch for a backup whose manifest says it came from `source`. */
+  scratch(options: Options, source: Source): ScratchPlan;
+  /**
+   * The count of each of `units` (as the manifest names them) in the database `options` point at,
+   * counted as the dump counted them; null for a unit that is not there.
+   */
+  countUnits(ctx: DriverContext, options: Options, units: Unit[]): Promise<(number | null)[]>;
+  /** Scratch databases on the target's server whose names start with `prefix` (kind `database`). */
+  listScratch?(ctx: DriverContext, options: Options, prefix: string): Promise<string[]>;
+  /**
+   * Drop the scratch database `name` on the target's server, if it is there (kind `database`);
+   * empty the alias `name` (kind `alias`). `options` are the target's own.
+   */
+  dropScratch?(ctx: DriverContext, options: Options, name: string): Promise<void>;
   /** Problems the schema cannot express (e.g. "url or database"), as `key: what is wrong`. */
   check?(options: Options): string[];
   /** Check the tools exist before anything else happens; throws ToolMissingError. */
   checkTools?(ctx: DriverContext, options: Options, purpose: 'dump' | 'restore'): Promise<void>;
+  /**
+   * Every tool (or embedded library) that dump and restore use, found as they would find it and
+   * asked its version, for `doctor`. Throws ToolMissingError, whose hint names the package.
+   */
+  tools?(ctx: DriverContext, options: Options): Promise<ToolInfo[]>;
+  /**
+   * Reach the database as dump would and make the cheapest round trip; resolves with what answered
+   * (engine, version, where; never a secret). Throws an OperationError with a hint when it cannot.
+   * Stops when `ctx.signal` aborts.
+   */
+  ping?(ctx: DriverContext, options: Options): Promise<string>;
 }
 
 /** Drivers by name. Built in main and passed down; an unknown or duplicate name is an error. */

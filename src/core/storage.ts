@@ -76,6 +76,13 @@ export interface Storage {
 
   /** Create the folder or check the bucket; a storage that cannot be reached fails here. */
   ensure(): Promise<void>;
+  /**
+   * Is it reachable and writable? Lists it, writes a small probe object and removes it, leaving
+   * nothing any listing shows; creates nothing else (a folder that does not exist yet passes when
+   * it could be created). Resolves with a one-line detail, a folder's free space included. Stops
+   * when `signal` aborts.
+   */
+  probe(signal: AbortSignal): Promise<string>;
   list(): Promise<StorageListing>;
   readSidecar(id: string): Promise<Sidecar | undefined>;
   /** Ids starting with `prefix` that an archive or a sidecar already uses. */

@@ -3,6 +3,7 @@ import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import type { DriverContext } from '../core/driver.js';
 import { ToolMissingError } from '../core/errors.js';
+import type { ToolInfo } from '../core/manifest.js';
 
 export function findTool(name: string, bin: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
   const dirs = [...(bin ? [bin] : []), ...(env.PATH ?? '').split(path.delimiter).filter(Boolean)];
@@ -41,4 +42,21 @@ export function requireTool(ctx: Pick<DriverContext, 'bin' | 'env'>, names: stri
 export async function toolVersion(ctx: DriverContext, tool: string): Promise<string> {
   const { stdout } = await ctx.runner.run({ command: tool, args: ['--version'] }, { signal: ctx.signal });
   return (stdout.split('\n')[0] ?? '').trim();
+}
+
+/**
+ * The version in a `--version` line: "pg_dump (PostgreSQL) 15.18 (Debian ...)" -> "15.18";
+ * MariaDB's "mariadb-dump  Ver 10.19 Distrib 10.11.6-MariaDB, ..." -> "10.11.6-MariaDB" (the
+ * release, not the client protocol's number); "mongodump version: 100.7.0" -> "100.7.0". The
+ * whole line when it holds no version.
+ */
+export function versionNumber(line: string): string {
+  const distrib = /\bDistrib\s+([^\s,]+)/.exec(line);
+  if (distrib) return distrib[1]!;
+  return /\b\d+(?:\.\d+)+(?:-[A-Za-z0-9.]+)?/.exec(line)?.[0] ?? line;
+}
+
+/** A found tool's name and version, as doctor reports it. */
+export async function toolInfo(ctx: DriverContext, tool: string): Promise<ToolInfo> {
+  return { name: path.basename(tool), version: versionNumber(await toolVersion(ctx, tool)) };
 }

@@ -7,12 +7,14 @@
  * renamed into place but not given a sidecar yet (a commit marker says so until the sidecar is
  * there). A delete moves the sidecar aside first, so a backup leaves listings whole.
  */
-import { type Stats, createReadStream, readFileSync, statSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { type Stats, constants as fsConstants, createReadStream, readFileSync, statSync } from 'node:fs';
+import { type FileHandle, access, mkdir, open, readFile, readdir, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { BACKUP_ID, sidecarFileName } from '../core/ids.js';
 import { OperationError, VerificationError } from '../core/errors.js';
+import { formatBytes } from '../core/format.js';
 import { type Sidecar, isSidecar } from '../core/manifest.js';
 import type { RetentionPolicy } from '../core/retention.js';
 import type { ArchiveReader, ArchiveUpload, Lock, Storage, StorageListing } from '../core/storage.js';
@@ -37,6 +39,34 @@ export class LocalStorage implements Storage {
 
   async ensure(): Promise<void> {
     await mkdir(this.root, { recursive: true, mode: 0o700 });
+  }
+
+  async probe(): Promise<string> {
+    const info = await stat(this.root).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw new OperationError(`cannot reach ${this.root}: ${error.code ?? error.message}`, { cause: error, hint: accessHint(this.root) });
+    });
+    if (!info) {
+      // Not created yet: the first backup creates it, if its nearest existing folder lets it.
+      let parent = path.dirname(this.root);
+      while (!(await stat(parent).then((s) => s.isDirectory(), () => false)) && path.dirname(parent) !== parent) parent = path.dirname(parent);
+      await access(parent, fsConstants.W_OK | fsConstants.X_OK).catch((error: NodeJS.ErrnoException) => {
+        throw new OperationError(`${this.root} does not exist and cannot be created: ${parent} is not writable (${error.code ?? error.message})`, { cause: error, hint: accessHint(parent) });
+      });
+      return `${this.root} does not exist yet (the first backup creates it); ${await freeSpace(parent)}`;
+    }
+    if (!info.isDirectory()) throw new OperationError(`${this.root} is not a folder`, { hint: 'Point the storage\'s "path" at a folder.' });
+    const probe = path.join(this.root, `.backupkit-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
+    try {
+      await readdir(this.root);
+      await writeFile(probe, 'backupkit probe\n', { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new OperationError(`cannot write to ${this.root}: ${code}`, { cause: error, hint: code === 'ENOSPC' ? `Free space on the disk that holds ${this.root}.` : accessHint(this.root) });
+    } finally {
+      await rm(probe, { force: true });
+    }
+    return `${this.root}: writable, ${await freeSpace(this.root)}`;
   }
 
   archivePath(file: string): string {
@@ -240,6 +270,16 @@ export async function readSidecarFile(file: string): Promise<Sidecar | undefined
   }
   const value: unknown = JSON.parse(text);
   return isSidecar(value) ? value : undefined;
+}
+
+async function freeSpace(folder: string): Promise<string> {
+  const fs = await statfs(folder);
+  return `${formatBytes(fs.bavail * fs.bsize)} free of ${formatBytes(fs.blocks * fs.bsize)}`;
+}
+
+function accessHint(folder: string): string {
+  const uid = process.getuid?.();
+  return `Give the user running backupkit${uid === undefined ? '' : ` (uid ${uid})`} write access to ${folder}, or point the storage's "path" elsewhere.`;
 }
 
 async function fsyncPath(file: string): Promise<void> {

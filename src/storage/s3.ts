@@ -27,6 +27,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { randomBytes } from 'node:crypto';
 import { PassThrough, Writable } from 'node:stream';
 import { BACKUP_ID, sidecarFileName } from '../core/ids.js';
 import { type Sidecar, isSidecar } from '../core/manifest.js';
@@ -107,6 +108,16 @@ export class S3Storage implements Storage {
 
   async ensure(): Promise<void> {
     await this.call('HeadBucket', undefined, () => this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket })));
+  }
+
+  async probe(signal: AbortSignal): Promise<string> {
+    const { bucket, prefix } = this.options;
+    const key = this.key(`.backupkit-probe-${randomBytes(6).toString('hex')}`);
+    const send = { abortSignal: signal };
+    await this.call('ListObjectsV2', prefix, () => this.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, MaxKeys: 1 }), send));
+    await this.call('PutObject', key, () => this.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'backupkit probe\n' }), send));
+    await this.call('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), send));
+    return `${this.location}: listed, wrote and removed a probe object`;
   }
 
   /** Every object directly under the prefix, with its size and time. */

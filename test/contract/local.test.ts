@@ -22,6 +22,9 @@ storageContract('local folder', async () => {
       if (!existsSync(root)) return [];
       return readdirSync(root).filter((n) => n.startsWith(`.${target}_2`) && n.endsWith('.partial'));
     },
+    async names() {
+      return existsSync(root) ? readdirSync(root, { recursive: true }).map(String).sort() : [];
+    },
     async staleLock(target) {
       mkdirSync(path.join(root, '.locks'), { recursive: true });
       const info = { pid: DEAD_PID, host: os.hostname(), startTicks: null, command: 'backup', since: new Date(0).toISOString() };

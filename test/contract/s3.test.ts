@@ -33,6 +33,7 @@ storageContract('S3 bucket', async () => {
       const uploads = await server.openUploads(`${prefix}${target}_2`);
       return uploads.map((u) => u.key);
     },
+    names: () => server.keys(prefix),
     async staleLock(target) {
       const old = new Date(Date.now() - STALE_MS - 1000).toISOString();
       const info = { token: 'someone-else', pid: 1, host: `${os.hostname()}-elsewhere`, command: 'backup', since: old, refreshed: old };

@@ -16,6 +16,8 @@ export interface StorageFixture {
   deadRunLeftover(target: string, id: string): Promise<void>;
   /** Is anything of that left? */
   leftoversOf(target: string): Promise<string[]>;
+  /** Every file or object name in the storage, hidden ones included. */
+  names(): Promise<string[]>;
   /** Put a lock for `target` that its owner stopped holding (dead pid, or not refreshed). */
   staleLock(target: string): Promise<void>;
   cleanup(): Promise<void>;
@@ -108,6 +110,19 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       expect(await storage.readSidecar('crm_20261121_030000')).toBeUndefined();
       expect([...(await storage.idsTaken('crm_20261121_02'))]).toEqual(['crm_20261121_020000']);
       expect([...(await storage.idsTaken('crm_20261122'))]).toEqual([]);
+    }));
+
+    it('probe writes and removes a probe object, leaving the storage as it was', withStorage(async (fixture) => {
+      const { storage } = fixture;
+      await storage.ensure();
+      await store(storage, 'crm_20261121_020000', 'crm', randomBytes(1000));
+      const before = await fixture.names();
+      const listed = await storage.list();
+      const detail = await storage.probe(new AbortController().signal);
+      expect(detail).toContain(storage.location);
+      expect(detail).toMatch(storage.type === 'local' ? /writable, .+ free of / : /wrote and removed a probe object/);
+      expect(await fixture.names()).toEqual(before);
+      expect(await storage.list()).toEqual(listed);
     }));
 
     it('reads back every byte, at any range, across block boundaries, and streams ranges', withStorage(async ({ storage }) => {

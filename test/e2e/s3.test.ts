@@ -75,6 +75,10 @@ describe('S3 storage, through the CLI', () => {
     const verify = await cli('--json', 'verify');
     expect(verify.code, verify.stderr).toBe(0);
     expect(verify.json().results).toEqual([{ id: record.id, ok: true, checks: ['archive', 'checksums', 'manifest'], error: null, storage: 'offsite' }]);
+    // A test restore reads the bucket's copy too, with ranged reads, into a scratch file.
+    const deep = await cli('--json', 'verify', '--deep');
+    expect(deep.code, deep.stderr).toBe(0);
+    expect(deep.json().results).toEqual([{ id: record.id, ok: true, checks: ['archive', 'checksums', 'manifest', 'restore'], error: null, storage: 'offsite' }]);
   });
 
   it('uploads a 300 MB archive in parts, and verifies it with ranged reads', async () => {

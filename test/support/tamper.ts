@@ -85,3 +85,28 @@ print(json.dumps(manifest))
 export function replaceEntry(archive: string, sidecarFile: string, name: string, dataFile: string, method: 'stored' | 'deflated' = 'stored', as = name): void {
   rewrite(archive, sidecarFile, REPLACE_ENTRY, [name, dataFile, method, as]);
 }
+
+const SET_COUNT = `
+import json, sys, zipfile
+src, dst, unit, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+zin = zipfile.ZipFile(src)
+manifest = json.loads(zin.read('manifest.json'))
+matched = [u for u in manifest['units'] if u['name'] == unit]
+assert matched, 'no unit ' + unit
+for u in matched:
+    u['count'] = count
+with zipfile.ZipFile(dst, 'w') as zout:
+    for info in zin.infolist():
+        if info.filename != 'manifest.json':
+            zout.writestr(info, zin.read(info.filename))
+    zout.writestr('manifest.json', json.dumps(manifest))
+print(json.dumps(manifest))
+`;
+
+/**
+ * Rewrite `archive` with `unit`'s count in its manifest set to `count`, and a sidecar to match: a
+ * backup whose every checksum is right and whose data no longer matches its count.
+ */
+export function setUnitCount(archive: string, sidecarFile: string, unit: string, count: number): void {
+  rewrite(archive, sidecarFile, SET_COUNT, [unit, String(count)]);
+}

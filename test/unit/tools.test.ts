@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ToolMissingError } from '../../src/core/errors.js';
-import { requireTool } from '../../src/drivers/tools.js';
+import { requireTool, versionNumber } from '../../src/drivers/tools.js';
 import { tempDir } from '../support/cli.js';
 
 function folderWith(root: string, name: string, tools: string[]): string {
@@ -37,5 +37,19 @@ describe('requireTool', () => {
     } catch (error) {
       expect((error as ToolMissingError).hint).toBe(`apt-get install mariadb-client\nOr set the target's "bin" option to the folder that holds it.`);
     }
+  });
+});
+
+describe('versionNumber', () => {
+  it.each([
+    ['pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)', '15.18'],
+    ['pg_restore (PostgreSQL) 16.4', '16.4'],
+    ['mariadb-dump  Ver 10.19 Distrib 10.11.19-MariaDB, for debian-linux-gnu (x86_64)', '10.11.19-MariaDB'],
+    ['mysqldump  Ver 8.4.3 for Linux on x86_64 (MySQL Community Server - GPL)', '8.4.3'],
+    ['mongodump version: 100.7.0', '100.7.0'],
+    ['Python 3.11.2', '3.11.2'],
+    ['some tool, no version', 'some tool, no version'],
+  ])('%s -> %s', (line, version) => {
+    expect(versionNumber(line)).toBe(version);
   });
 });

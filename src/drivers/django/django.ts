@@ -11,6 +11,8 @@
  *               (contenttypes, auth.permission, admin.logentry, sessions.session)
  *   flush       run `manage.py flush` before loading (also `restore --flush`)
  *   emptyCheck  a model whose emptiness means "the database is empty" (e.g. auth.User)
+ *   verifyInto  a database alias (migrated, holding nothing of value) that `verify --deep`
+ *               empties and restores into; without it, deep verification is skipped
  *
  * Backup runs `manage.py dumpdata --natural-foreign --natural-primary` into db/data.json (deflated)
  * and counts the objects of each model from the JSON as it streams. Restore runs `loaddata`, fed
@@ -25,9 +27,10 @@ import { z } from 'zod';
 import type { Driver } from '../../core/driver.js';
 import { OperationError, UsageError } from '../../core/errors.js';
 import type { Unit } from '../../core/manifest.js';
-import { type DjangoTarget, djangoEnv, djangoVersion, introspect, managePy, modelsAreEmpty, pythonPath } from './djangopy.js';
+import { type DjangoTarget, countModels, djangoEnv, djangoVersion, introspect, managePy, modelsAreEmpty, pingDatabase, pythonPath } from './djangopy.js';
 import { ModelCounter } from './jsoncount.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
+import { toolInfo } from '../tools.js';
 
 const optionsSchema = z.object({
   project: z.string().min(1),
@@ -38,6 +41,7 @@ const optionsSchema = z.object({
   exclude: z.array(z.string().min(1)).optional(),
   flush: z.boolean().optional(),
   emptyCheck: z.string().min(1).optional(),
+  verifyInto: z.string().min(1).optional(),
 });
 export type DjangoOptions = z.infer<typeof optionsSchema> & DjangoTarget;
 
@@ -88,9 +92,35 @@ export const djangoDriver: Driver<DjangoOptions> = {
 
   matchesUnit: (name, unit) => covers(name, unit.name),
 
+  check(options) {
+    const own = options.database ?? 'default';
+    return options.verifyInto === own ? [`verifyInto: "${own}" is the target's own database; name another alias, which verify --deep empties`] : [];
+  },
+
+  scratch: (options) =>
+    options.verifyInto
+      ? { kind: 'alias', alias: options.verifyInto }
+      : { kind: 'unavailable', reason: 'the target has no "verifyInto" (a database alias verify --deep may empty and restore into)' },
+  countUnits: (ctx, options, units) => countModels(ctx, options, options.database ?? 'default', units.map((u) => u.name)),
+  async dropScratch(ctx, options, alias) {
+    checkProject(options);
+    await ctx.runner.run({ command: pythonPath(ctx, options), args: [managePy(options), 'flush', '--noinput', `--database=${alias}`], cwd: options.project, env: djangoEnv(options) }, { signal: ctx.signal });
+  },
+
   async checkTools(ctx, options) {
     checkProject(options);
     await djangoVersion(ctx, options);
+  },
+
+  async tools(ctx, options) {
+    checkProject(options);
+    const django = await djangoVersion(ctx, options);
+    return [await toolInfo(ctx, pythonPath(ctx, options)), { name: 'django', version: django }];
+  },
+
+  async ping(ctx, options) {
+    checkProject(options);
+    return pingDatabase(ctx, options, options.database ?? 'default');
   },
 
   async dump(ctx, options, sink) {

@@ -35,6 +35,31 @@ def has_rows(label):
 print(${JSON.stringify(MARK)} + json.dumps({"empty": not any(has_rows(l) for l in json.loads(os.environ["BACKUPKIT_MODELS"]))}))
 `;
 
+// SQLite would create a missing database file on connecting: a ping only says it is missing.
+const PING = `
+import json, os
+from django.db import connections
+connection = connections[os.environ["BACKUPKIT_DB_ALIAS"]]
+name = str(connection.settings_dict.get("NAME") or "")
+missing = connection.vendor == "sqlite" and name != ":memory:" and not name.startswith("file:") and not os.path.exists(name)
+if not missing:
+    connection.ensure_connection()
+print(${JSON.stringify(MARK)} + json.dumps({"vendor": connection.vendor, "name": name, "missing": missing}))
+`;
+
+const COUNT = `
+import json, os
+from django.apps import apps
+from django.db import DatabaseError
+alias = os.environ["BACKUPKIT_DB_ALIAS"]
+def count(label):
+    try:
+        return apps.get_model(label)._base_manager.using(alias).count()
+    except (LookupError, DatabaseError):
+        return None
+print(${JSON.stringify(MARK)} + json.dumps({"counts": [count(l) for l in json.loads(os.environ["BACKUPKIT_MODELS"])]}))
+`;
+
 const INSTALL_HINT =
   'Install Django for that interpreter (Debian/Ubuntu: apt-get install python3-django; or pip install django in the project\'s virtualenv), or set the target\'s "python" option to the interpreter that has it.';
 
@@ -91,4 +116,30 @@ export function introspect(ctx: DriverContext, options: DjangoTarget): Promise<{
 export async function modelsAreEmpty(ctx: DriverContext, options: DjangoTarget, alias: string, models: string[]): Promise<boolean> {
   const result = await runSnippet<{ empty: boolean }>(ctx, options, EMPTY, { BACKUPKIT_DB_ALIAS: alias, BACKUPKIT_MODELS: JSON.stringify(models) });
   return result.empty;
+}
+
+/** Connect to the database alias as Django would; says which engine and database answered. */
+export async function pingDatabase(ctx: DriverContext, options: DjangoTarget, alias: string): Promise<string> {
+  try {
+    const { vendor, name, missing } = await runSnippet<{ vendor: string; name: string; missing: boolean }>(ctx, options, PING, { BACKUPKIT_DB_ALIAS: alias });
+    if (missing) {
+      throw new OperationError(`Django's "${alias}" database ${name} does not exist`, {
+        hint: `Create it (manage.py migrate --database=${alias}), or restore into it: backupkit restore ${ctx.target}`,
+      });
+    }
+    return `Django database "${alias}" (${vendor}${name ? `: ${name}` : ''})`;
+  } catch (error) {
+    if (!(error instanceof ToolFailedError)) throw error;
+    const reason = error.stderrTail.split('\n').filter((line) => line.trim()).at(-1) ?? error.message;
+    throw new OperationError(`cannot connect to Django's "${alias}" database: ${reason}`, {
+      cause: error,
+      hint: `Check DATABASES["${alias}"] in the project's settings (and "settings" for the target), and that its server is running.`,
+    });
+  }
+}
+
+/** The objects of each model in the database `alias`; null for a model that is not there. */
+export async function countModels(ctx: DriverContext, options: DjangoTarget, alias: string, models: string[]): Promise<(number | null)[]> {
+  const result = await runSnippet<{ counts: (number | null)[] }>(ctx, options, COUNT, { BACKUPKIT_DB_ALIAS: alias, BACKUPKIT_MODELS: JSON.stringify(models) });
+  return result.counts;
 }

@@ -3,21 +3,61 @@ import type { Db, MongoClient } from 'mongodb';
 import { OperationError, errorMessage } from '../../core/errors.js';
 import { describeMongo } from './mongouri.js';
 
-export async function withMongo<T>(uri: string, fn: (client: MongoClient) => Promise<T>): Promise<T> {
+/**
+ * Run `fn` with a connected client. An abort of `options.signal` closes the client, which fails
+ * whatever is waiting on it; `serverSelectionTimeoutMS` bounds the wait for a server (15 s).
+ */
+export async function withMongo<T>(uri: string, fn: (client: MongoClient) => Promise<T>, options: { signal?: AbortSignal; serverSelectionTimeoutMS?: number } = {}): Promise<T> {
   const { MongoClient } = await import('mongodb');
-  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 15_000, appName: 'backupkit' });
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 15_000, appName: 'backupkit' });
+  const onAbort = () => void client.close().catch(() => undefined);
+  options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await client.connect();
-  } catch (error) {
-    const { host, port } = describeMongo(uri, undefined);
-    await client.close().catch(() => undefined);
-    throw new OperationError(`cannot connect to MongoDB at ${host ?? '?'}${port ? `:${port}` : ''}: ${errorMessage(error)}`, { cause: error });
-  }
-  try {
-    return await fn(client);
+    try {
+      if (options.signal?.aborted) throw options.signal.reason;
+      await client.connect();
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw new OperationError(`cannot connect to MongoDB at ${where(uri)}: ${errorMessage(error)}`, {
+        cause: error,
+        hint: /auth/i.test(errorMessage(error))
+          ? 'Check the user and password in the target\'s "uri" (and its authSource).'
+          : `Start MongoDB at ${where(uri)}, or fix the target's "uri".`,
+      });
+    }
+    try {
+      return await fn(client);
+    } finally {
+      await client.close().catch(() => undefined);
+    }
   } finally {
-    await client.close().catch(() => undefined);
+    options.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+function where(uri: string): string {
+  const { host, port } = describeMongo(uri, undefined);
+  return `${host ?? '?'}${port ? `:${port}` : ''}`;
+}
+
+/**
+ * A `ping` to the server and the server's version: proof that it answers and, with credentials in
+ * the URI, that they are accepted. `database` is named in the answer, not checked for existence
+ * (MongoDB creates a database on its first write).
+ */
+export async function mongoPing(uri: string, database: string | undefined, signal: AbortSignal): Promise<string> {
+  return withMongo(
+    uri,
+    async (client) => {
+      const admin = client.db('admin');
+      await admin.command({ ping: 1 });
+      const info = await admin.command({ buildInfo: 1 }).catch(() => undefined);
+      const version = typeof info?.version === 'string' ? ` ${info.version}` : '';
+      return `MongoDB${version} at ${where(uri)}${database ? `/${database}` : ''}`;
+    },
+    { signal, serverSelectionTimeoutMS: 5000 },
+  );
 }
 
 /** User collections of a database (no views, no system.*), sorted by name. */
@@ -44,4 +84,30 @@ export async function mongoIsEmpty(client: MongoClient, database: string, emptyC
     if ((await db.collection(name).findOne({}, { projection: { _id: 1 } })) !== null) return false;
   }
   return true;
+}
+
+/**
+ * `verify --deep`: the documents of each of `collections` in `database` (null for one that is not
+ * there), counted by the server.
+ */
+export async function countCollections(uri: string, database: string, collections: string[]): Promise<(number | null)[]> {
+  return withMongo(uri, async (client) => {
+    const db = client.db(database);
+    const present = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
+    const counts: (number | null)[] = [];
+    for (const name of collections) counts.push(present.has(name) ? await db.collection(name).countDocuments({}) : null);
+    return counts;
+  });
+}
+
+/** The databases whose names start with `prefix` (scratch databases of `verify --deep`). */
+export async function listDatabases(uri: string, prefix: string): Promise<string[]> {
+  return withMongo(uri, async (client) => {
+    const { databases } = await client.db('admin').admin().listDatabases({ nameOnly: true });
+    return databases.map((d) => d.name).filter((name) => name.startsWith(prefix)).sort();
+  });
+}
+
+export async function dropDatabase(uri: string, name: string): Promise<void> {
+  await withMongo(uri, (client) => client.db(name).dropDatabase());
 }

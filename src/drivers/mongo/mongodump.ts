@@ -20,10 +20,10 @@ import type { Driver } from '../../core/driver.js';
 import { UsageError } from '../../core/errors.js';
 import type { Unit } from '../../core/manifest.js';
 import { GzipStream } from '../../pipeline/gzip.js';
-import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
+import { countCollections, dropDatabase, listDatabases, mongoIsEmpty, mongoPing, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { MONGO_TOOLS_HINT, type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri, withToolConfig } from './mongouri.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
-import { requireTool, toolVersion } from '../tools.js';
+import { requireTool, toolInfo, toolVersion } from '../tools.js';
 
 const optionsSchema = mongoOptionsSchema;
 export type MongoDumpOptions = MongoOptions;
@@ -63,9 +63,22 @@ export const mongodumpDriver: Driver<MongoDumpOptions> = {
 
   withInto: (options, into) => ({ ...options, database: into }),
 
+  // mongorestore moves one database's namespaces into another (--nsFrom/--nsTo), not a server's.
+  scratch: (_options, source) =>
+    source.database ? { kind: 'database' } : { kind: 'unavailable', reason: 'it holds every database of the server, and a scratch database holds one' },
+  countUnits: (_ctx, options, units) => countCollections(options.uri, databaseOf(options)!, units.map((u) => u.name)),
+  listScratch: (_ctx, options, prefix) => listDatabases(options.uri, prefix),
+  dropScratch: (_ctx, options, name) => dropDatabase(options.uri, name),
+
   async checkTools(ctx, _options, purpose) {
     requireTool(ctx, purpose === 'dump' ? 'mongodump' : 'mongorestore', MONGO_TOOLS_HINT);
   },
+
+  async tools(ctx) {
+    return Promise.all(['mongodump', 'mongorestore'].map((name) => toolInfo(ctx, requireTool(ctx, name, MONGO_TOOLS_HINT))));
+  },
+
+  ping: (ctx, options) => mongoPing(options.uri, databaseOf(options), ctx.signal),
 
   async dump(ctx, options, sink) {
     const mongodump = requireTool(ctx, 'mongodump', MONGO_TOOLS_HINT);

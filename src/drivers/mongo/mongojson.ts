@@ -25,7 +25,7 @@ import type { Driver } from '../../core/driver.js';
 import { UsageError, VerificationError } from '../../core/errors.js';
 import type { Unit } from '../../core/manifest.js';
 import { lineBlocks } from '../blocks.js';
-import { mongoIsEmpty, selectCollections, userCollections, withMongo } from './mongoclient.js';
+import { countCollections, dropDatabase, listDatabases, mongoIsEmpty, mongoPing, selectCollections, userCollections, withMongo } from './mongoclient.js';
 import { type MongoOptions, checkMongoUri, describeMongo, mongoOptionsSchema, parseMongoUri } from './mongouri.js';
 
 const optionsSchema = mongoOptionsSchema;
@@ -62,6 +62,16 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
   describe: (options) => describeMongo(options.uri, options.database ?? parseMongoUri(options.uri)?.database),
 
   withInto: (options, into) => ({ ...options, database: into }),
+
+  /** No tool to install: the MongoDB Node.js driver is part of backupkit. */
+  tools: async () => [{ name: 'mongodb (node driver)', version: await driverVersion() }],
+
+  ping: (ctx, options) => mongoPing(options.uri, databaseOf(options), ctx.signal),
+
+  scratch: () => ({ kind: 'database' }),
+  countUnits: (_ctx, options, units) => countCollections(options.uri, databaseOf(options), units.map((u) => u.name)),
+  listScratch: (_ctx, options, prefix) => listDatabases(options.uri, prefix),
+  dropScratch: (_ctx, options, name) => dropDatabase(options.uri, name),
 
   async dump(ctx, options, sink) {
     const { BSON, version } = await import('mongodb').then(async (m) => ({ BSON: m.BSON, version: await driverVersion() }));

@@ -23,12 +23,13 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { badEscapeProblem, serverConnectionShape } from '../connection.js';
-import type { Driver } from '../../core/driver.js';
-import { UsageError } from '../../core/errors.js';
+import type { Driver, DriverContext } from '../../core/driver.js';
+import { OperationError, ToolFailedError, UsageError } from '../../core/errors.js';
 import type { Source, Unit } from '../../core/manifest.js';
 import { MysqlDumpCounter, filterTables } from './mysqlsql.js';
+import { type Query, countTables, dropDatabase, listDatabases, quoteIdent, quoteString } from './mysqlscratch.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
-import { requireTool, toolVersion } from '../tools.js';
+import { requireTool, toolInfo, toolVersion } from '../tools.js';
 
 const optionsSchema = z.object({
   ...serverConnectionShape,
@@ -176,12 +177,18 @@ export function mysqlQueryArgs(defaultsFile: string, options: MysqlDumpOptions, 
   return [...connectionArgs(defaultsFile, mysqlConnection(options)), '--default-character-set=utf8mb4', '--batch', '--skip-column-names', '-e', sql];
 }
 
-export function quoteIdent(name: string): string {
-  return `\`${name.replaceAll('`', '``')}\``;
-}
+export { quoteIdent, quoteString };
 
-export function quoteString(value: string): string {
-  return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "''")}'`;
+/** Run `fn` with a Query on the server, through the client and an option file named `fileName` (removed after). */
+async function withQuery<T>(ctx: DriverContext, options: MysqlDumpOptions, fileName: string, fn: (query: Query) => Promise<T>): Promise<T> {
+  const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
+  return withDefaultsFile(ctx.tempPath(fileName), mysqlConnection(options).password, ctx.env, (file) =>
+    fn(async (sql) => {
+      const args = [...connectionArgs(file, mysqlConnection(options)), '--default-character-set=utf8mb4', '--batch', '--skip-column-names'];
+      const { stdout } = await ctx.runner.run({ command: client, args }, { signal: ctx.signal, stdin: sql });
+      return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
+    }),
+  );
 }
 
 /** The base tables `isEmpty` looks at: those the target dumps. */
@@ -235,8 +242,46 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
 
   matchesUnit: (name, unit) => unit.name === name,
 
+  scratch: () => ({ kind: 'database' }),
+  countUnits: (ctx, options, units) => withQuery(ctx, options, 'count.cnf', (query) => countTables(query, databaseOf(options), units)),
+  listScratch: (ctx, options, prefix) => withQuery(ctx, options, 'scratch.cnf', (query) => listDatabases(query, prefix)),
+  dropScratch: (ctx, options, name) => withQuery(ctx, options, 'scratch.cnf', (query) => dropDatabase(query, name)),
+
   async checkTools(ctx, _options, purpose) {
     requireTool(ctx, purpose === 'dump' ? DUMP_TOOLS : CLIENT_TOOLS, INSTALL_HINT);
+  },
+
+  async tools(ctx) {
+    return Promise.all([DUMP_TOOLS, CLIENT_TOOLS].map((names) => toolInfo(ctx, requireTool(ctx, names, INSTALL_HINT))));
+  },
+
+  async ping(ctx, options) {
+    const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
+    const conn = mysqlConnection(options);
+    const server = conn.socket ?? `${conn.host ?? 'localhost'}:${conn.port ?? 3306}`;
+    const database = databaseOf(options);
+    const where = `${server}/${database}`;
+    return withDefaultsFile(ctx.tempPath('my.cnf'), conn.password, ctx.env, async (file) => {
+      try {
+        const sql = `SELECT VERSION(), (SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ${quoteString(database)})`;
+        const { stdout } = await ctx.runner.run({ command: client, args: mysqlQueryArgs(file, options, sql) }, { signal: ctx.signal });
+        const [version = '?', exists = '0'] = stdout.trim().split('\t');
+        if (exists === '0') {
+          throw new OperationError(`database ${database} does not exist at ${server}`, { hint: `Create it, or let a restore create it: backupkit restore ${ctx.target}` });
+        }
+        return `${/mariadb/i.test(version) ? 'MariaDB' : 'MySQL'} ${version.replace(/-MariaDB.*$/i, '')} at ${where}`;
+      } catch (error) {
+        if (!(error instanceof ToolFailedError)) throw error;
+        const reason = error.stderrTail.split('\n').filter((line) => line.trim()).at(-1) ?? error.message;
+        const denied = /\b(1045|1044|1698)\b|Access denied/i.test(reason);
+        throw new OperationError(`cannot connect to the server at ${where}: ${reason}`, {
+          cause: error,
+          hint: denied
+            ? 'Check the target\'s user and password ("url", or "user" and "password") and the account\'s grants.'
+            : `Start the MariaDB/MySQL server at ${server}, or fix the target's "url" (host, port, socket).`,
+        });
+      }
+    });
   },
 
   async dump(ctx, options, sink) {

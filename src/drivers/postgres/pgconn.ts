@@ -89,11 +89,15 @@ export function describeConnection(conn: PgConnection): { database?: string; hos
   };
 }
 
-/** Run `fn` with a connected `pg` client; connection failures become OperationErrors. */
+/**
+ * Run `fn` with a connected `pg` client; connection failures become OperationErrors. An abort of
+ * `signal` ends the connection, which fails whatever is waiting on it.
+ */
 export async function withClient<T>(
   conn: PgConnection,
   database: string | undefined,
   fn: (client: pg.Client) => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
   const sslmode = conn.params.sslmode;
   const { default: postgres } = await import('pg');
@@ -109,18 +113,26 @@ export async function withClient<T>(
     connectionTimeoutMillis: 15_000,
     application_name: 'backupkit',
   });
+  const onAbort = () => void client.end().catch(() => undefined);
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await client.connect();
-  } catch (error) {
-    await client.end().catch(() => undefined);
-    const where = `${conn.host ?? 'localhost'}:${conn.port ?? 5432}${database ? `/${database}` : ''}`;
-    if ((error as { code?: string }).code === '3D000') throw new DatabaseMissingError(`database ${database} does not exist`, { cause: error });
-    throw new OperationError(`cannot connect to PostgreSQL at ${where}: ${errorMessage(error)}`, { cause: error });
-  }
-  try {
-    return await fn(client);
+    try {
+      if (signal?.aborted) throw signal.reason;
+      await client.connect();
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      if (signal?.aborted) throw signal.reason;
+      const where = `${conn.host ?? 'localhost'}:${conn.port ?? 5432}${database ? `/${database}` : ''}`;
+      if ((error as { code?: string }).code === '3D000') throw new DatabaseMissingError(`database ${database} does not exist`, { cause: error });
+      throw new OperationError(`cannot connect to PostgreSQL at ${where}: ${errorMessage(error)}`, { cause: error });
+    }
+    try {
+      return await fn(client);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   } finally {
-    await client.end().catch(() => undefined);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
 
@@ -140,4 +152,44 @@ export function splitTableName(name: string): [string, string] {
 export function exactTablePattern(name: string): string {
   const [schema, table] = splitTableName(name);
   return `${quoteIdent(schema)}.${quoteIdent(table)}`;
+}
+
+/**
+ * The server's version, read over a connection to the target's database: proof that the server
+ * answers and lets this user in. A failure says what to do (start it, fix the url, the password).
+ */
+export async function pgPing(conn: PgConnection, signal: AbortSignal, target: string): Promise<string> {
+  const { host, port, database } = describeConnection(conn);
+  const where = `${host}:${port}${database ? `/${database}` : ''}`;
+  try {
+    const version = await withClient(conn, conn.database, async (client) => (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version, signal);
+    return `PostgreSQL ${version.split(' ')[0]} at ${where}`;
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    if (error instanceof DatabaseMissingError) {
+      throw new OperationError(`database ${database} does not exist on ${host}:${port}`, {
+        cause: error,
+        hint: `Create it (createdb ${database}), or let a restore create it: backupkit restore ${target}`,
+      });
+    }
+    const code = codeOf(error);
+    const hint =
+      code === '28P01' || code === '28000'
+        ? `Check the target's user and password ("url", or "user" and "password") and the server's pg_hba.conf.`
+        : code && /^(ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ETIMEDOUT|EAI_AGAIN|ECONNRESET)$/.test(code)
+          ? `Start PostgreSQL at ${host}:${port} (pg_isready -h ${host} -p ${port} tells whether it accepts connections), or fix the target's "url" (host, port).`
+          : undefined;
+    throw new OperationError(errorMessage(error), { cause: error, ...(hint ? { hint } : {}) });
+  }
+}
+
+/** A pg or network error code (SQLSTATE, errno) in the error or its causes. */
+function codeOf(error: unknown): string | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 5 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

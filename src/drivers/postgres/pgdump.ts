@@ -28,14 +28,16 @@ import {
   libpqEnv,
   libpqString,
   pgConnection,
+  pgPing,
   quoteIdent,
   splitTableName,
   withClient,
 } from './pgconn.js';
 import { PgCustomCompressor } from './pgcompress.js';
 import { PgCustomCounter, PgPlainCounter } from './pgcount.js';
+import { countTables, dropDatabase, listDatabases } from './pgscratch.js';
 import { countingTap, dumpCommand, restoreCommand } from '../stream.js';
-import { requireTool, toolVersion } from '../tools.js';
+import { requireTool, toolInfo, toolVersion } from '../tools.js';
 
 const optionsSchema = z.object({
   ...serverConnectionShape,
@@ -121,10 +123,23 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
 
   matchesUnit: (name, unit) => unit.name === name || (!name.includes('.') && unit.name === `public.${name}`),
 
+  scratch: () => ({ kind: 'database' }),
+  countUnits: (_ctx, options, units) => countTables(options, units),
+  listScratch: (_ctx, options, prefix) => listDatabases(options, prefix),
+  dropScratch: (_ctx, options, name) => dropDatabase(options, name),
+
   async checkTools(ctx, options, purpose) {
     if (purpose === 'dump') requireTool(ctx, 'pg_dump', INSTALL_HINT);
     else requireTool(ctx, (options.format ?? 'custom') === 'custom' ? 'pg_restore' : 'psql', INSTALL_HINT);
   },
+
+  async tools(ctx, options) {
+    const restoreTool = (options.format ?? 'custom') === 'custom' ? 'pg_restore' : 'psql';
+    const found = ['pg_dump', restoreTool].map((name) => requireTool(ctx, name, INSTALL_HINT));
+    return Promise.all(found.map((tool) => toolInfo(ctx, tool)));
+  },
+
+  ping: (ctx, options) => pgPing(pgConnection(options), ctx.signal, ctx.target),
 
   async dump(ctx, options, sink) {
     const pgDump = requireTool(ctx, 'pg_dump', INSTALL_HINT);

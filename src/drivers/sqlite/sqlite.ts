@@ -20,6 +20,7 @@ import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import type { Driver } from '../../core/driver.js';
 import { OperationError, errorMessage } from '../../core/errors.js';
+import { formatBytes } from '../../core/format.js';
 import type { Unit } from '../../core/manifest.js';
 
 const optionsSchema = z.object({
@@ -67,6 +68,47 @@ export const sqliteDriver: Driver<SqliteOptions> = {
   describe: (options) => ({ path: options.path, database: path.basename(options.path) }),
 
   withInto: (options, into) => ({ ...options, path: path.resolve(into) }),
+
+  /** No tool to install: SQLite is embedded (better-sqlite3). */
+  async tools() {
+    await loadEngine();
+    const db = new engine!(':memory:');
+    try {
+      return [{ name: 'sqlite (embedded)', version: (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v }];
+    } finally {
+      db.close();
+    }
+  },
+
+  /** The file exists, opens read-only and reads as a SQLite database. */
+  async ping(ctx, options) {
+    if (!existsSync(options.path)) {
+      throw new OperationError(`SQLite database ${options.path} does not exist`, { hint: `Check the target's "path"; a restore creates the file: backupkit restore ${ctx.target}` });
+    }
+    await loadEngine();
+    const db = openDatabase(options.path, true);
+    try {
+      const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE type = 'table'").get() as { n: number }).n;
+      return `SQLite database ${options.path}, ${tables} table${tables === 1 ? '' : 's'}, ${formatBytes((await stat(options.path)).size)}`;
+    } catch (error) {
+      throw new OperationError(`cannot read SQLite database ${options.path}: ${errorMessage(error)}`, { cause: error, hint: 'Check the target\'s "path": it names a file that is not a SQLite database, or a damaged one.' });
+    } finally {
+      db.close();
+    }
+  },
+
+  scratch: () => ({ kind: 'file' }),
+
+  async countUnits(_ctx, options, units) {
+    await loadEngine();
+    const db = openDatabase(options.path, true);
+    try {
+      const present = new Set((db.prepare("SELECT name FROM sqlite_schema WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+      return units.map((u) => (present.has(u.name) ? Number((db.prepare(`SELECT count(*) AS n FROM ${quote(u.name)}`).get() as { n: number }).n) : null));
+    } finally {
+      db.close();
+    }
+  },
 
   async dump(ctx, options, sink) {
     await loadEngine();
