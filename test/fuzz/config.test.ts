@@ -39,7 +39,7 @@ interface Mutation {
   apply(config: Record<string, any>): boolean | void;
 }
 
-function setAt(config: Record<string, any>, keys: (string | number)[], value: unknown): boolean {
+function setAt(config: Record<string, any>, keys: readonly (string | number)[], value: unknown): boolean {
   let node = config;
   for (const key of keys.slice(0, -1)) {
     node = Object.hasOwn(node, key) ? node[key] : undefined;
@@ -49,7 +49,7 @@ function setAt(config: Record<string, any>, keys: (string | number)[], value: un
   return true;
 }
 
-function formatKeys(keys: (string | number)[]): string {
+function formatKeys(keys: readonly (string | number)[]): string {
   return keys.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
 }
 

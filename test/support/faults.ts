@@ -74,8 +74,12 @@ export function alive(pid: number): boolean {
   } catch {
     return false;
   }
-  // A zombie (exited, not yet reaped) is not alive.
-  return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  // A zombie (exited, not yet reaped) is not alive; nor is a process gone since the signal.
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** The live children of `pid` (by /proc), with their command names. */
