@@ -121,6 +121,7 @@ const hugeValue: fc.Arbitrary<Mutation> = fc
     fc.tuple(fc.constant(['defaults', 'compression', 'level']), fc.constantFrom(1e6, 1e308, Number.MAX_SAFE_INTEGER)),
     fc.tuple(fc.constant(['defaults', 'retention', 'keepLast']), fc.constantFrom(1e20, 1e308)),
     fc.tuple(fc.constant(['defaults', 'timeout']), fc.integer({ min: 310, max: 1000 }).map((n) => '9'.repeat(n))),
+    fc.tuple(fc.constant(['defaults', 'timeout']), fc.constantFrom(1e306, 1e308, Number.MAX_VALUE)),
     fc.tuple(fc.constant(['targets', 'app', 'timeout']), fc.integer({ min: 310, max: 1000 }).map((n) => `${'9'.repeat(n)}d`)),
     fc.tuple(fc.constant(['targets', 'app', 'maxAge']), fc.integer({ min: 310, max: 1000 }).map((n) => `${'9'.repeat(n)}h`)),
     fc.tuple(fc.constant(['targets', 'app', 'driver']), fc.integer({ min: 1000, max: 100_000 }).map((n) => 's'.repeat(n))),
@@ -159,7 +160,10 @@ const badEscape: fc.Arbitrary<Mutation> = fc
     return { keyPath: formatKeys(['targets', 'db2', key!]), apply: (config) => setAt(config, ['targets', 'db2'], { driver, [key!]: url, ...(scheme === 'mongodb' ? { database: 'shop' } : {}) }) };
   });
 
-const mutation = fc.oneof(wrongType, unknownKey, unsetVariable, oddTargetName, hugeValue, deepNesting, badEscape);
+const mutation = fc
+  .oneof(wrongType, unknownKey, unsetVariable, oddTargetName, hugeValue, deepNesting, badEscape)
+  // A counterexample reads as where the config was changed.
+  .map((m) => Object.assign(m, { [fc.toStringMethod]: () => `a bad value at ${m.keyPath.slice(0, 120)}` }));
 
 function resolve(config: unknown) {
   return resolveConfig(config, FILE, { env: ENV, drivers });
