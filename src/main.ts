@@ -9,9 +9,10 @@ import { BackupkitError, ExitCode, InterruptedError, errorMessage, exitCodeOf } 
 import { registerAuto } from './cli/auto.js';
 import { registerBackup } from './cli/backup.js';
 import { registerClean } from './cli/clean.js';
+import { registerConfig } from './cli/config.js';
 import { registerCopy } from './cli/copy.js';
 import { registerDaemon } from './cli/daemon.js';
-import { type CliContext, type Io, type RunAction, createContext, globalsOf } from './cli/context.js';
+import { type CliContext, type Io, type RunAction, type RunBareAction, createBareContext, createContext, globalsOf } from './cli/context.js';
 import { registerDoctor } from './cli/doctor.js';
 import { registerDelete } from './cli/delete.js';
 import { registerDiff } from './cli/diff.js';
@@ -26,7 +27,7 @@ import { registerVerify } from './cli/verify.js';
 
 const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
-export function buildProgram(run: RunAction, output: OutputConfiguration): Command {
+export function buildProgram(run: RunAction, runBare: RunBareAction, output: OutputConfiguration): Command {
   const program = new Command('backupkit')
     .configureOutput(output)
     .description('Back up and restore databases into verified, timestamped zip archives.')
@@ -59,7 +60,11 @@ export function buildProgram(run: RunAction, output: OutputConfiguration): Comma
   registerImport(program, run);
   registerExport(program, run);
   registerDiff(program, run);
-  for (const command of program.commands) command.exitOverride();
+  registerConfig(program, runBare);
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
   program.addHelpText(
     'after',
     '\nExit codes: 0 ok, 1 failed, 2 usage or config error, 3 verification failed, 4 locked, 5 not confirmed, 130 interrupted.',
@@ -86,7 +91,17 @@ export async function main(io: Io): Promise<number> {
       ctx?.deps.progress.stop();
     }
   };
-  const program = buildProgram(run, {
+  const runBare: RunBareAction = async (command, action) => {
+    const globals = globalsOf(command);
+    json = Boolean(globals.json);
+    verbose = Boolean(globals.verbose);
+    try {
+      exitCode = await action(await createBareContext(command, io));
+    } catch (error) {
+      exitCode = report(error, io, { json, verbose });
+    }
+  };
+  const program = buildProgram(run, runBare, {
     writeOut: (text) => io.stdout.write(text),
     writeErr: (text) => {
       commanderMessage += text;

@@ -1,16 +1,16 @@
 /**
  * auto: restore-if-empty, for container start-up (`backupkit auto && exec node server.js`).
  * For each target: if its database holds data, do nothing ("not-empty"). If it is empty, restore
- * the newest backup that passes verification, skipping damaged ones with the reason logged; no
+ * the newest complete backup (as `latest` means it) that passes verification, skipping damaged ones with the reason logged; no
  * confirmation and no snapshot, since there is nothing to lose. Running it again finds the
  * database full and does nothing.
  */
 import type { TargetConfig } from '../config/load.js';
 import { VerificationError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
-import { PRE_RESTORE_TAG } from '../core/manifest.js';
 import { checkArchive } from '../pipeline/verify.js';
 import { lockTarget } from './backup.js';
 import { readCatalog } from './catalog.js';
+import { isRestorable } from '../core/manifest.js';
 import { type AppDeps, beginRun, driverContext, recordRun, selectTargets } from './deps.js';
 import { plainArchive } from './keys.js';
 import { applyRestore } from './restore.js';
@@ -55,9 +55,7 @@ async function autoTarget(deps: AppDeps, target: TargetConfig): Promise<AutoResu
       deps.log.info(`${target.name}: not empty; nothing to do`);
       return { target: target.name, action: 'not-empty', id: null };
     }
-    const candidates = (await readCatalog(deps)).backups.filter(
-      ({ sidecar: s }) => s.target === target.name && s.driver === target.driver.name && s.parts.includes('db') && !s.tags.includes(PRE_RESTORE_TAG),
-    );
+    const candidates = (await readCatalog(deps)).backups.filter(({ sidecar }) => isRestorable(target, sidecar));
     // Newest first; each backup from every storage that holds it, until one copy passes.
     for (const { sidecar, storages } of candidates) {
       for (const storage of storages) {

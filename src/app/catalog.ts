@@ -4,7 +4,7 @@
  * others are still listed.
  */
 import { errorMessage } from '../core/errors.js';
-import { type BackupRecord, type Sidecar, newestFirst, toRecord } from '../core/manifest.js';
+import { type BackupRecord, PRE_RESTORE_TAG, type Sidecar, newestFirst, toRecord } from '../core/manifest.js';
 import type { Storage, StorageListing } from '../core/storage.js';
 import type { AppDeps } from './deps.js';
 

@@ -1,19 +1,21 @@
 /**
  * clean: apply each target's retention policy in each of its storages (a storage's own rules
  * replace the target's there). Flags replace the config's rules; a target with no
- * rule at all is never cleaned (exit 2). Archives go before their sidecars, so an interruption never
- * leaves a listed backup without its archive. Orphans (an archive with no sidecar, older than an
+ * rule at all is never cleaned (exit 2). A storage that fails (cannot be listed, a delete refused)
+ * is a failure of that target in that storage; its other storages are cleaned all the same.
+ * Archives go before their sidecars, so an interruption never leaves a listed backup without its archive. Orphans (an archive with no sidecar, older than an
  * hour; a sidecar with no archive) are reported by --dry-run and removed by clean.
  */
 import type { TargetConfig } from '../config/load.js';
 import { parseDuration } from '../core/duration.js';
-import { UsageError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
+import { BackupkitError, UsageError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
 import { BACKUP_ID } from '../core/ids.js';
 import type { Sidecar } from '../core/manifest.js';
 import { type KeepReason, type RetentionPolicy, applyRetention, hasRule } from '../core/retention.js';
 import type { Storage, StorageListing } from '../core/storage.js';
 import { lockTarget } from './backup.js';
 import { listStorage } from './catalog.js';
+import { holdsEveryPart } from '../core/manifest.js';
 import { type AppDeps, beginRun, recordRun, selectTargets } from './deps.js';
 
 export interface CleanOptions {
@@ -27,7 +29,18 @@ export interface CleanResult {
   deleted: { id: string; storage: string; bytes: number }[];
   freedBytes: number;
   dryRun: boolean;
-  failures: { target: string; error: string; code: ExitCodeValue }[];
+  /** A target that failed as a whole, or in one storage (`storage`). */
+  failures: { target: string; storage?: string; error: string; code: ExitCodeValue }[];
+}
+
+/** Some of a target's storages failed during clean (the others were cleaned): its history line. */
+class StorageFailures extends BackupkitError {
+  override readonly exitCode: ExitCodeValue;
+  constructor(failed: { storage: string; error: unknown }[]) {
+    super(failed.map((f) => `storage ${f.storage}: ${errorMessage(f.error)}`).join('; '), { cause: failed[0]?.error });
+    const codes = new Set(failed.map((f) => exitCodeOf(f.error)));
+    this.exitCode = codes.size === 1 ? [...codes][0]! : ExitCode.failed;
+  }
 }
 
 const ORPHAN_AGE_MS = 60 * 60 * 1000;
@@ -44,34 +57,53 @@ export async function cleanTargets(deps: AppDeps, names: string[], options: Clea
   for (const target of targets) {
     if (deps.signal.aborted) throw deps.signal.reason;
     const started = options.dryRun ? deps.now() : await beginRun(deps, 'clean', target.name);
+    const failed: { storage: string; error: unknown }[] = [];
+    /** Run one storage's step; its failure is the target's in that storage, an interrupt ends the run. */
+    const inStorage = async (storage: Storage, step: () => Promise<void>) => {
+      try {
+        await step();
+      } catch (error) {
+        if (exitCodeOf(error) === ExitCode.interrupted) throw error;
+        deps.log.error({ target: target.name, storage: storage.name }, `clean of ${target.name} in storage ${storage.name} failed: ${errorMessage(error)}`);
+        failed.push({ storage: storage.name, error });
+      }
+    };
     try {
       const storages = deps.storages.forTarget(target);
+      if (!storages.some((storage) => hasRule(policyFor(target, options.rules, storage)))) throw noRule(target, undefined);
       const plans: { storage: Storage; plan: StoragePlan }[] = [];
-      for (const storage of storages) plans.push({ storage, plan: planStorage(deps, target, storage, await listingOf(storage), options) });
+      for (const storage of storages) {
+        await inStorage(storage, async () => void plans.push({ storage, plan: planStorage(deps, target, storage, await listingOf(storage), options) }));
+      }
       for (const { storage, plan } of plans) {
         result.kept.push(...plan.kept.map((k) => ({ id: k.id, storage: storage.name, reasons: k.reasons })));
-        result.deleted.push(...plan.deleted.map((d) => ({ id: d.id, storage: storage.name, bytes: d.bytes })));
+        if (options.dryRun) result.deleted.push(...plan.deleted.map((d) => ({ id: d.id, storage: storage.name, bytes: d.bytes })));
       }
       const toDelete = plans.filter((p) => p.plan.deleted.length > 0);
       if (!options.dryRun && toDelete.length > 0) {
         const lock = await lockTarget(deps, target, toDelete.map((p) => p.storage), 'clean');
         try {
           for (const { storage, plan } of toDelete) {
-            for (const item of plan.deleted) {
-              await storage.remove(item.id, item.file);
-              deps.log.info({ id: item.id, storage: storage.name }, item.orphan ? `removed orphan ${item.file} from ${storage.name}` : `deleted ${item.id} from ${storage.name}`);
-            }
+            await inStorage(storage, async () => {
+              for (const item of plan.deleted) {
+                await storage.remove(item.id, item.file);
+                result.deleted.push({ id: item.id, storage: storage.name, bytes: item.bytes });
+                deps.log.info({ id: item.id, storage: storage.name }, item.orphan ? `removed orphan ${item.file} from ${storage.name}` : `deleted ${item.id} from ${storage.name}`);
+              }
+            });
           }
         } finally {
           await lock.release();
         }
       }
-      if (!options.dryRun) await recordRun(deps, { command: 'clean', target: target.name, id: null, started, error: undefined });
+      for (const f of failed) result.failures.push({ target: target.name, storage: f.storage, error: errorMessage(f.error), code: exitCodeOf(f.error) });
+      const error = failed.length > 0 ? new StorageFailures(failed) : undefined;
+      if (!options.dryRun) await recordRun(deps, { command: 'clean', target: target.name, id: null, started, error });
     } catch (error) {
       if (exitCodeOf(error) === ExitCode.interrupted) throw error;
       deps.log.error({ target: target.name }, `clean of ${target.name} failed: ${errorMessage(error)}`);
       result.failures.push({ target: target.name, error: errorMessage(error), code: exitCodeOf(error) });
-      await recordRun(deps, { command: 'clean', target: target.name, id: null, started, error });
+      if (!options.dryRun) await recordRun(deps, { command: 'clean', target: target.name, id: null, started, error });
     }
   }
   result.freedBytes = result.deleted.reduce((sum, d) => sum + d.bytes, 0);
@@ -94,11 +126,7 @@ interface StoragePlan {
 /** What retention keeps and deletes of `target` in one storage, and the orphans to remove there. */
 function planStorage(deps: AppDeps, target: TargetConfig, storage: Storage, listing: StorageListing, options: CleanOptions): StoragePlan {
   const policy = policyFor(target, options.rules, storage);
-  if (!hasRule(policy)) {
-    throw new UsageError(`target ${target.name} has no retention rule; nothing was deleted`, {
-      hint: `Set "retention" for the target, in "defaults" or on the storage (e.g. {"keepDaily": 7, "keepWeekly": 4}), or pass --keep-last, --keep-daily, ... or --retention-days.`,
-    });
-  }
+  if (!hasRule(policy)) throw noRule(target, storage.name);
   const sidecars = listing.sidecars.filter((s) => s.target === target.name);
   const orphans = findOrphans(deps, target, listing, sidecars);
   const orphaned = new Set(orphans.map((o) => o.id));
@@ -115,10 +143,16 @@ function planStorage(deps: AppDeps, target: TargetConfig, storage: Storage, list
   return { kept, deleted };
 }
 
+/** A target with no retention rule (in one storage, when others have one) is never cleaned there. */
+function noRule(target: TargetConfig, storage: string | undefined): UsageError {
+  return new UsageError(`target ${target.name} has no retention rule${storage ? ` in storage ${storage}` : ''}; nothing was deleted${storage ? ' there' : ''}`, {
+    hint: `Set "retention" for the target, in "defaults" or on the storage (e.g. {"keepDaily": 7, "keepWeekly": 4}), or pass --keep-last, --keep-daily, ... or --retention-days.`,
+  });
+}
+
 /** Complete (its archive is there, at the recorded size) and whole (every part the target makes). */
 export function isGood(target: Pick<TargetConfig, 'files'>, sidecar: Sidecar, listing: StorageListing): boolean {
-  if (listing.archives.get(sidecar.id)?.size !== sidecar.archive.size) return false;
-  return sidecar.parts.includes('db') && (target.files.length === 0 || sidecar.parts.includes('files'));
+  return listing.archives.get(sidecar.id)?.size === sidecar.archive.size && holdsEveryPart(target, sidecar);
 }
 
 /**

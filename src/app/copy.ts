@@ -6,12 +6,13 @@
  */
 import { pipeline } from 'node:stream/promises';
 import { UsageError, VerificationError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
-import { PRE_RESTORE_TAG, type Sidecar, newestFirst } from '../core/manifest.js';
+import { type Sidecar, newestFirst } from '../core/manifest.js';
 import type { Storage } from '../core/storage.js';
 import { HashCounter } from '../pipeline/hash.js';
 import { lockTarget } from './backup.js';
 import { listStorage } from './catalog.js';
-import { type AppDeps, beginRun, recordRun } from './deps.js';
+import { isRestorable } from '../core/manifest.js';
+import { type AppDeps, beginRun, getTarget, recordRun } from './deps.js';
 
 export interface CopyOptions {
   from: string;
@@ -31,7 +32,7 @@ export async function copyBackups(deps: AppDeps, storages: { get(name: string): 
   const to = storages.get(options.to);
   if (from === to) throw new UsageError(`--from and --to name the same storage (${from.name})`);
   const source = (await listStorage(deps, from)).sidecars.filter((s) => !options.target || s.target === options.target).sort(newestFirst);
-  const wanted = options.refs.length === 0 ? source : options.refs.map((ref) => pick(source, ref, from, options.target));
+  const wanted = options.refs.length === 0 ? source : options.refs.map((ref) => pick(deps, source, ref, from, options.target));
   const present = new Set((await to.list()).sidecars.map((s) => s.id));
   const result: CopyResult = { copied: [], skipped: [], failures: [] };
   await to.ensure();
@@ -62,11 +63,12 @@ export async function copyBackups(deps: AppDeps, storages: { get(name: string): 
   return result;
 }
 
-function pick(source: Sidecar[], ref: string, from: Storage, target: string | undefined): Sidecar {
+function pick(deps: AppDeps, source: Sidecar[], ref: string, from: Storage, target: string | undefined): Sidecar {
   if (ref === 'latest') {
     if (!target) throw new UsageError('"latest" needs --target');
-    const newest = source.find((s) => !s.tags.includes(PRE_RESTORE_TAG));
-    if (!newest) throw new UsageError(`no backup of ${target} in storage ${from.name}`);
+    const config = getTarget(deps, target);
+    const newest = source.find((s) => isRestorable(config, s));
+    if (!newest) throw new UsageError(`no complete backup of ${target} in storage ${from.name}`);
     return newest;
   }
   const found = source.find((s) => s.id === ref);

@@ -55,7 +55,7 @@ export async function restoreCheck(deps: AppDeps, archive: ArchiveReader, manife
     await removeStale(deps, target, plan.kind);
     scratch = await makeScratch(deps, target, plan);
     deps.log.info({ id: manifest.id, scratch: scratch.name }, `${manifest.id}: test restore into ${scratch.name}`);
-    const options = target.driver.withInto(target.options, scratch.into);
+    const options = target.driver.withInto(target.options, scratch.into, deps.cwd);
     await applyRestore(deps, target, archive, manifest, options, { only: undefined, into: scratch.into, units: manifest.units, source: manifest.source, flush: plan.kind === 'alias' }, { db: true, files: false });
     const counted = manifest.units.filter((u): u is Unit & { count: number } => u.count !== null);
     const { signal, dispose } = withTimeout(deps.signal, target.timeoutMs, `counting the units of ${manifest.id} after its test restore`);

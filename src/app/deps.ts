@@ -4,6 +4,7 @@
  * build their own.
  */
 import type { Config, TargetConfig } from '../config/load.js';
+import { redact } from '../config/secrets.js';
 import type { DriverContext, Logger, ProcessRunner } from '../core/driver.js';
 import { TimeoutError, ToolFailedError, UsageError, errorMessage, exitCodeOf } from '../core/errors.js';
 import { formatDuration } from '../core/duration.js';
@@ -62,6 +63,8 @@ export interface AppDeps {
   log: Logger;
   now: () => Date;
   env: NodeJS.ProcessEnv;
+  /** The folder the command runs in: paths the operator types (an archive ref, sqlite's --into) resolve against it. */
+  cwd: string;
   /** Aborted by SIGINT/SIGTERM, with an InterruptedError as its reason. */
   signal: AbortSignal;
   progress: Progress;
@@ -143,8 +146,8 @@ export async function beginRun(deps: AppDeps, command: string, target: string | 
 }
 
 /**
- * A run ends: one line in history.jsonl, then its listeners are told. A failure to write history
- * or to notify never hides the run's own result.
+ * A run ends: one line in history.jsonl (scrubbed of the config's secrets), then its listeners are
+ * told. A failure to write history or to notify never hides the run's own result.
  */
 export async function recordRun(
   deps: AppDeps,
@@ -171,7 +174,7 @@ export async function recordRun(
       id: report.id,
       ok: report.ok,
       durationMs: report.durationMs,
-      error: report.error,
+      error: report.error === null ? null : redact(report.error, deps.config.secrets),
     });
   } catch (error) {
     deps.log.warn({ err: error }, 'could not write history.jsonl');

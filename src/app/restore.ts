@@ -113,7 +113,7 @@ async function restoreFrom(
 
   const parts = selectParts(target, manifest, options.only, options.into);
   const only = parts.units;
-  const driverOptions = options.into ? target.driver.withInto(target.options, options.into) : target.options;
+  const driverOptions = options.into ? target.driver.withInto(target.options, options.into, deps.cwd) : target.options;
   const source = target.driver.describe(driverOptions);
   const restoreFiles = parts.files;
   const plan: RestorePlanSummary = {

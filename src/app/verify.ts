@@ -2,14 +2,14 @@
  * verify: check archives (every backup in the storages when no refs are given); with `deep`, also
  * restore each into a scratch on its target's server and compare the counts (deepverify.ts).
  */
-import { ExitCode, errorMessage, exitCodeOf } from '../core/errors.js';
+import { ExitCode, UsageError, errorMessage, exitCodeOf } from '../core/errors.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { checkArchive, type CheckName as ArchiveCheck, type CheckResult } from '../pipeline/verify.js';
 import { readCatalog } from './catalog.js';
 import { type CountMismatch, type RestoreCheck, restoreCheck } from './deepverify.js';
 import { plainArchive } from './keys.js';
 import { type AppDeps, beginRun, recordRun } from './deps.js';
-import { type ResolvedRef, resolveRef } from './refs.js';
+import { MissingBackupError, type ResolvedRef, resolveRef } from './refs.js';
 
 export type CheckName = ArchiveCheck | 'restore';
 
@@ -67,7 +67,9 @@ export async function verifyBackups(
         const resolved = await resolveRef(deps, ref, options.target);
         items.push({ id: resolved.sidecar?.id ?? ref, target: resolved.sidecar?.target ?? null, resolved });
       } catch (error) {
-        // A ref that names no backup is a missing archive, as verify reports it.
+        // A ref that names no backup is a missing archive, as verify reports it; a ref that cannot
+        // be one (a typo, a path that does not exist) is a usage error, before anything is checked.
+        if (error instanceof UsageError && !(error instanceof MissingBackupError)) throw error;
         results.push({ id: ref, ok: false, checks: [], error: errorMessage(error), code: ExitCode.verification });
       }
     }

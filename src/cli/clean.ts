@@ -51,14 +51,15 @@ export function registerClean(program: Command, run: RunAction): void {
           keepWithin: flags.keepWithin ?? (flags.retentionDays === undefined ? undefined : flags.retentionDays * 86_400_000),
         };
         const result = await cleanTargets(ctx.deps, targets, { dryRun: Boolean(flags.dryRun), rules });
-        const { failures, ...json } = result;
+        const { failures, ...rest } = result;
+        const json = { ...rest, failures: failures.map(({ code: _code, ...failure }) => failure) };
         const at = (storage: string) => (ctx.deps.storages.all.length > 1 ? ` (${storage})` : '');
         ctx.print(json, () => {
           const verb = result.dryRun ? 'to delete' : 'deleted';
           const lines = [
             ...result.kept.map((k) => `keep    ${k.id}${at(k.storage)}  ${k.reasons.join(', ')}`),
             ...result.deleted.map((d) => `${result.dryRun ? 'delete' : 'deleted'} ${d.id}${at(d.storage)}  ${formatBytes(d.bytes)}`),
-            ...failures.map((f) => `✖ ${f.target}: ${f.error}`),
+            ...failures.map((f) => `✖ ${f.target}${f.storage ? ` (${f.storage})` : ''}: ${f.error}`),
             `${result.kept.length} kept, ${result.deleted.length} ${verb}, ${formatBytes(result.freedBytes)} ${result.dryRun ? 'would be freed' : 'freed'}${result.dryRun ? ' (--dry-run: nothing was deleted)' : ''}`,
           ];
           return lines.join('\n');

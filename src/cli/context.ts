@@ -35,8 +35,8 @@ export interface Io {
   onReload?: (listener: () => void) => () => void;
 }
 
-export interface CliContext {
-  deps: AppDeps;
+/** What a command that loads no config by itself (`config schema`, `config validate`) is handed. */
+export interface BareContext {
   globals: GlobalOptions;
   io: Io;
   log: Logger;
@@ -44,13 +44,26 @@ export interface CliContext {
   print(json: unknown, text: () => string): void;
 }
 
+export interface CliContext extends BareContext {
+  deps: AppDeps;
+}
+
 export function globalsOf(command: Command): GlobalOptions {
   return command.optsWithGlobals<GlobalOptions>();
 }
 
 export type RunAction = (command: Command, action: (ctx: CliContext) => Promise<number>) => Promise<void>;
+export type RunBareAction = (command: Command, action: (ctx: BareContext) => Promise<number>) => Promise<void>;
 
 export async function createContext(command: Command, io: Io): Promise<CliContext> {
+  const bare = await createBareContext(command, io);
+  const config = await readConfig(bare.globals, io);
+  const deps = await buildDeps(config, bare.globals, io, bare.log);
+  return { ...bare, deps };
+}
+
+/** Logger and output, without loading the config. */
+export async function createBareContext(command: Command, io: Io): Promise<BareContext> {
   const globals = globalsOf(command);
   // Loaded here, not at start-up: --help and --version stay fast.
   const { createLogger } = await import('./logger.js');
@@ -60,10 +73,7 @@ export async function createContext(command: Command, io: Io): Promise<CliContex
     stderr: io.stderr,
     secrets: io.secrets,
   });
-  const config = await readConfig(globals, io);
-  const deps = await buildDeps(config, globals, io, log);
   return {
-    deps,
     globals,
     io,
     log,
@@ -100,6 +110,7 @@ export async function buildDeps(config: Config, globals: GlobalOptions, io: Io, 
     log,
     now: io.now,
     env: io.env,
+    cwd: io.cwd,
     signal: io.signal,
     progress: await createProgress(progressOn, io.stderr),
     host: os.hostname(),

@@ -1,8 +1,11 @@
 /**
  * `${VAR}` and `${VAR:-default}` in any string of the config, filled from the environment before
  * validation. An unset variable without a default is a problem that names the variable and the key.
+ * Each value taken from the environment is recorded in `fills` (its key path and variable): where a
+ * value came from is what decides whether it is a secret (see secrets.ts).
  */
 import { formatPath } from './paths.js';
+import type { EnvFill } from './secrets.js';
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
@@ -18,6 +21,7 @@ export function interpolate(
   value: unknown,
   env: NodeJS.ProcessEnv,
   problems: string[],
+  fills: EnvFill[] = [],
   path: (string | number)[] = [],
 ): unknown {
   if (path.length > MAX_DEPTH) {
@@ -27,7 +31,10 @@ export function interpolate(
   if (typeof value === 'string') {
     return value.replace(REFERENCE, (whole, name: string, fallback: string | undefined) => {
       const set = env[name];
-      if (set !== undefined && set !== '') return set;
+      if (set !== undefined && set !== '') {
+        fills.push({ path, name, value: set });
+        return set;
+      }
       if (fallback !== undefined) return fallback;
       problems.push(
         `${formatPath(path)}: environment variable ${name} is not set (set it, or write \${${name}:-default} to give a default)`,
@@ -35,11 +42,11 @@ export function interpolate(
       return whole;
     });
   }
-  if (Array.isArray(value)) return value.map((item, i) => interpolate(item, env, problems, [...path, i]));
+  if (Array.isArray(value)) return value.map((item, i) => interpolate(item, env, problems, fills, [...path, i]));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [key, item] of Object.entries(value)) {
-      Object.defineProperty(out, key, { value: interpolate(item, env, problems, [...path, key]), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, key, { value: interpolate(item, env, problems, fills, [...path, key]), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }

@@ -14,11 +14,11 @@ import { TARGET_NAME } from '../core/ids.js';
 import { suggest } from '../core/suggest.js';
 import { interpolate } from './interpolate.js';
 import { formatPath } from './paths.js';
-import { type EncryptionRules, type RetentionRules, commonTargetShape, topLevelSchema } from './schema.js';
+import { type EncryptionRules, type RetentionRules, targetSchema, topLevelSchema } from './schema.js';
 import { type RecipientCheck, type TargetEncryption, loadRecipientCheck, mentionsEncryption, resolveEncryption } from './encryption.js';
 import { type DaemonConfig, type NotifyConfig, type TargetOperations, resolveDaemon, resolveNotify, resolveOperations } from './operations.js';
 import { checkTimezone } from './schedule.js';
-import { collectSecrets } from './secrets.js';
+import { type EnvFill, collectSecrets, redact } from './secrets.js';
 import { describeIssues } from './validate.js';
 
 export interface TargetConfig extends TargetOperations {
@@ -141,8 +141,11 @@ export async function loadConfig(options: LoadOptions): Promise<Config> {
 export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOptions, 'file' | 'cwd'>): Config {
   const dir = path.dirname(file);
   const problems: string[] = [];
-  const filled = interpolate(raw, options.env, problems);
+  const fills: EnvFill[] = [];
+  const filled = interpolate(raw, options.env, problems, fills);
   if (problems.length > 0) throw new ConfigError(file, problems);
+  // Known before validation: a problem that quotes a value never shows a secret.
+  const secrets = collectSecrets(filled, fills);
 
   const top = topLevelSchema.safeParse(filled, { reportInput: true });
   if (!top.success) problems.push(...describeIssues(topLevelSchema, top.error.issues));
@@ -176,7 +179,7 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
   }
   const daemon = resolveDaemon(top.success ? top.data.daemon : undefined, problems);
   const notify = defaults?.notify ? resolveNotify(defaults.notify, 'defaults.notify', problems) : undefined;
-  if (problems.length > 0 || !top.success) throw new ConfigError(file, [...new Set(problems)]);
+  if (problems.length > 0 || !top.success) throw new ConfigError(file, [...new Set(problems.map((p) => redact(p, secrets)))]);
   return {
     file,
     dir,
@@ -186,7 +189,7 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
     timezone: zone,
     daemon,
     notify,
-    secrets: collectSecrets(filled),
+    secrets,
   };
 }
 
@@ -217,7 +220,7 @@ function resolveTarget(
     );
     return undefined;
   }
-  const schema = driver.optionsSchema.extend(commonTargetShape).strict();
+  const schema = targetSchema(driver);
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));

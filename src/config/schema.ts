@@ -1,5 +1,6 @@
 /** The config's common shape; each driver adds its own keys (see Driver.optionsSchema). */
 import { z } from 'zod';
+import type { Driver } from '../core/driver.js';
 import { parseDuration } from '../core/duration.js';
 
 export const durationSchema = z.union([
@@ -141,6 +142,11 @@ export const commonTargetShape = {
   maxAge: durationSchema.optional(),
   notify: notifySchema.optional(),
 };
+
+/** A target of `driver`: the driver's own keys and the common ones, nothing else. */
+export function targetSchema(driver: Pick<Driver, 'optionsSchema'>) {
+  return driver.optionsSchema.extend(commonTargetShape).strict();
+}
 
 export const topLevelSchema = z.strictObject({
   $schema: z.string().optional(),

@@ -120,8 +120,8 @@ export interface Driver<Options = any> {
   readonly pathKeys: readonly string[];
   /** Where the data lives, for manifests and confirmations. No secrets. */
   describe(options: Options): Source;
-  /** The same options aimed at another database (or file), for `restore --into`. */
-  withInto(options: Options, into: string): Options;
+  /** The same options aimed at another database (or file: a relative one resolves against `cwd`), for `restore --into`. */
+  withInto(options: Options, into: string, cwd: string): Options;
   dump(ctx: DriverContext, options: Options, sink: EntrySink): Promise<DumpResult>;
   restore(ctx: DriverContext, options: Options, archive: ArchiveSource, plan: RestorePlan): Promise<void>;
   /** True when there is nothing to lose: no database, no tables, or the `emptyCheck` unit is empty. */

@@ -276,3 +276,29 @@ export function fileSetProblem(manifest: Manifest): string | undefined {
   }
   return undefined;
 }
+
+/** What the rules below need of a target: its name, driver and file sets. */
+export interface TargetShape {
+  name: string;
+  files: readonly string[];
+  driver: { name: string };
+}
+
+/** Holds every part the target backs up: `db`, and `files` when the target has files. */
+export function holdsEveryPart(target: Pick<TargetShape, 'files'>, sidecar: Pick<Sidecar, 'parts'>): boolean {
+  return sidecar.parts.includes('db') && (target.files.length === 0 || sidecar.parts.includes('files'));
+}
+
+/**
+ * A backup that puts the whole target back: made by its driver, holding every part, and not a
+ * pre-restore snapshot. The newest such backup is what `latest` names (restore, inspect, verify,
+ * copy), auto tries them newest first, and doctor and /healthz judge a target by the newest.
+ */
+export function isRestorable(target: TargetShape, sidecar: Sidecar): boolean {
+  return sidecar.target === target.name && sidecar.driver === target.driver.name && holdsEveryPart(target, sidecar) && !sidecar.tags.includes(PRE_RESTORE_TAG);
+}
+
+/** Restorable, and whole in this storage: its archive listed at the size its sidecar records. */
+export function isGoodIn(target: TargetShape, sidecar: Sidecar, listing: { archives: ReadonlyMap<string, { size: number }> }): boolean {
+  return isRestorable(target, sidecar) && listing.archives.get(sidecar.id)?.size === sidecar.archive.size;
+}

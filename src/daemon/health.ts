@@ -10,7 +10,7 @@
 import type { TargetConfig } from '../config/load.js';
 import { formatDuration } from '../core/duration.js';
 import { errorMessage } from '../core/errors.js';
-import { PRE_RESTORE_TAG } from '../core/manifest.js';
+import { type TargetShape, isGoodIn } from '../core/manifest.js';
 import type { Storage, StorageListing } from '../core/storage.js';
 
 export interface NewestBackup {
@@ -46,13 +46,11 @@ export interface HealthReport {
 type HealthTarget = Pick<TargetConfig, 'name' | 'files' | 'maxAgeMs'>;
 
 /** The newest good backup of `target` over the listings of its storages. */
-export function newestGood(target: Pick<TargetConfig, 'name' | 'files'>, listings: { storage: string; listing: StorageListing }[]): NewestBackup | undefined {
+export function newestGood(target: TargetShape, listings: { storage: string; listing: StorageListing }[]): NewestBackup | undefined {
   let newest: NewestBackup | undefined;
   for (const { storage, listing } of listings) {
     for (const sidecar of listing.sidecars) {
-      if (sidecar.target !== target.name || sidecar.tags.includes(PRE_RESTORE_TAG)) continue;
-      if (!sidecar.parts.includes('db') || (target.files.length > 0 && !sidecar.parts.includes('files'))) continue;
-      if (listing.archives.get(sidecar.id)?.size !== sidecar.archive.size) continue;
+      if (!isGoodIn(target, sidecar, listing)) continue;
       const createdAt = new Date(sidecar.createdAt);
       if (newest?.id === sidecar.id) newest.storages.push(storage);
       else if (!newest || createdAt > newest.createdAt || (createdAt.getTime() === newest.createdAt.getTime() && sidecar.id > newest.id)) {
@@ -64,7 +62,7 @@ export function newestGood(target: Pick<TargetConfig, 'name' | 'files'>, listing
 }
 
 /** List `storages` once each and work out what each of `targets` has there. */
-export async function readKnown(targets: (HealthTarget & Pick<TargetConfig, 'storages'>)[], storages: Storage[]): Promise<Map<string, Known>> {
+export async function readKnown(targets: (HealthTarget & Pick<TargetConfig, 'storages' | 'driver'>)[], storages: Storage[]): Promise<Map<string, Known>> {
   const listings = new Map<string, Promise<StorageListing>>();
   const listingOf = (storage: Storage) => {
     let listing = listings.get(storage.name);

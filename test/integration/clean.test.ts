@@ -118,3 +118,45 @@ describe('clean', () => {
     expect(existsSync(path.join(store, 'a_20260302_010000.zip'))).toBe(true);
   });
 });
+
+describe('clean --json with failures', () => {
+  it('carries each failed target and storage in "failures", cleans the other storages, and exits 1', async () => {
+    const dir = tempDir();
+    makeSqlite(path.join(dir, 'a.sqlite'), 5);
+    makeSqlite(path.join(dir, 'b.sqlite'), 5);
+    const configFile = writeConfig(dir, {
+      storages: { local: { type: 'local', path: './store' }, spare: { type: 'local', path: './spare' } },
+      targets: {
+        a: { driver: 'sqlite', path: './a.sqlite', retention: { keepLast: 1 } },
+        b: { driver: 'sqlite', path: './b.sqlite', storages: ['local'] },
+      },
+    });
+    const cli = (...args: string[]) => runCli(['-c', configFile, ...args], { cwd: dir });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await cli('--json', 'backup', 'a')).json().backups[0].id);
+    // The spare storage breaks: its folder is now a file, so it cannot be listed.
+    rmSync(path.join(dir, 'spare'), { recursive: true });
+    writeFileSync(path.join(dir, 'spare'), 'not a folder');
+    for (const dryRun of [true, false]) {
+      const result = await cli('--json', 'clean', ...(dryRun ? ['--dry-run'] : []));
+      expect(result.code, result.stderr).toBe(1);
+      const doc = result.json();
+      expect(doc.failures).toEqual([
+        { target: 'a', storage: 'spare', error: expect.stringContaining('not a directory') },
+        { target: 'b', error: 'target b has no retention rule; nothing was deleted' },
+      ]);
+      // The local storage is cleaned all the same.
+      expect(doc.deleted.map((d: { id: string }) => d.id).sort()).toEqual([ids[0], ids[1]]);
+      expect(doc.dryRun).toBe(dryRun);
+    }
+    expect(readdirSync(path.join(dir, 'store')).filter((f) => f.endsWith('.zip'))).toEqual([`${ids[2]}.zip`]);
+    const history = (await cli('--json', 'history', '--failed')).json().runs;
+    expect(history).toMatchObject([
+      { command: 'clean', target: 'b', ok: false },
+      { command: 'clean', target: 'a', ok: false, error: expect.stringContaining('storage spare') },
+    ]);
+    const text = await cli('clean', 'a');
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/✖ a \(spare\): .*not a directory/);
+  });
+});

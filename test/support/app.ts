@@ -1,4 +1,5 @@
 /** App-layer dependencies for tests that drive app/ directly, with a clock they control. */
+import path from 'node:path';
 import type { AppDeps } from '../../src/app/deps.js';
 import { noProgress } from '../../src/app/deps.js';
 import { type Config, resolveConfig } from '../../src/config/load.js';
@@ -41,6 +42,7 @@ export function appDeps(configFile: string, raw: unknown, clock: TestClock, log:
     log,
     now: clock.now,
     env: process.env,
+    cwd: path.dirname(configFile),
     signal: new AbortController().signal,
     progress: noProgress,
     host: 'test-host',

@@ -8,6 +8,7 @@ function sidecar(id: string, createdAt: string, extra: { tags?: string[]; parts?
   return {
     id,
     target: id.split('_')[0]!,
+    driver: 'sqlite',
     createdAt,
     tags: extra.tags ?? [],
     parts: extra.parts ?? ['db', 'files'],
@@ -24,7 +25,8 @@ function listing(sidecars: Sidecar[], archiveSizes: Record<string, number> = {})
   };
 }
 
-const app = { name: 'app', files: ['/srv/uploads'] };
+const sqlite = { name: 'sqlite' };
+const app = { name: 'app', files: ['/srv/uploads'], driver: sqlite };
 
 describe('newestGood', () => {
   it('passes over pre-restore snapshots, archives of the wrong size, backups missing a part and other targets', () => {
@@ -46,7 +48,7 @@ describe('newestGood', () => {
     ]);
     expect(newest).toEqual({ id: 'app_20260301_020000', createdAt: new Date('2026-03-01T02:00:00Z'), size: 100, storages: ['local', 'offsite'] });
     // A target without files: a db-only backup is whole.
-    expect(newestGood({ name: 'app', files: [] }, [{ storage: 'local', listing: local }])?.id).toBe('app_20260301_030000');
+    expect(newestGood({ name: 'app', files: [], driver: sqlite }, [{ storage: 'local', listing: local }])?.id).toBe('app_20260301_030000');
     expect(newestGood(app, [{ storage: 'local', listing: listing([]) }])).toBeUndefined();
   });
 });

@@ -52,7 +52,7 @@ describe('mysql connection', () => {
     expect(mysqlDumpDriver.describe({ url })).toEqual({ database: 'shop', host: 'db.example', port: 3307 });
     expect(mysqlDumpDriver.describe({ database: 'shop' })).toEqual({ database: 'shop', host: 'localhost', port: 3306 });
     expect(mysqlDumpDriver.describe({ database: 'shop', socket: '/tmp/s' })).toEqual({ database: 'shop', host: 'localhost', path: '/tmp/s' });
-    expect(mysqlDumpDriver.withInto({ url }, 'copy')).toEqual({ url, database: 'copy' });
+    expect(mysqlDumpDriver.withInto({ url }, 'copy', '/srv')).toEqual({ url, database: 'copy' });
   });
 });
 

@@ -7,7 +7,7 @@ import { formatAge } from '../../core/format.js';
 import { PRE_RESTORE_TAG, type Sidecar } from '../../core/manifest.js';
 import type { StorageListing } from '../../core/storage.js';
 import type { HistoryEntry } from '../../storage/state.js';
-import { isGood } from '../clean.js';
+import { isGoodIn } from '../../core/manifest.js';
 import type { AppDeps } from '../deps.js';
 import type { ListingResult, Outcome } from '../doctor.js';
 
@@ -20,7 +20,7 @@ export function newestGoodBackup(target: TargetConfig, listings: StorageListing[
   let newest: Sidecar | undefined;
   for (const listing of listings) {
     for (const sidecar of listing.sidecars) {
-      if (sidecar.target !== target.name || sidecar.tags.includes(PRE_RESTORE_TAG) || !isGood(target, sidecar, listing)) continue;
+      if (!isGoodIn(target, sidecar, listing)) continue;
       if (!newest || sidecar.createdAt > newest.createdAt) newest = sidecar;
     }
   }

@@ -67,7 +67,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
 
   describe: (options) => ({ path: options.path, database: path.basename(options.path) }),
 
-  withInto: (options, into) => ({ ...options, path: path.resolve(into) }),
+  withInto: (options, into, cwd) => ({ ...options, path: path.resolve(cwd, into) }),
 
   /** No tool to install: SQLite is embedded (better-sqlite3). */
   async tools() {
