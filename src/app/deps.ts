@@ -92,17 +92,27 @@ export function selectTargets(deps: Pick<AppDeps, 'config'>, names: string[]): T
   return names.map((name) => getTarget(deps, name));
 }
 
-/** A signal that aborts on interrupt, or with a TimeoutError once the target's timeout passes. */
+/** The longest delay setTimeout takes (about 24.8 days); it fires at once for anything longer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A signal that aborts on interrupt, or with a TimeoutError once the target's timeout passes. A
+ * timeout longer than setTimeout can wait ("30d") is waited out in steps, never cut short.
+ */
 export function withTimeout(signal: AbortSignal, timeoutMs: number, what: string): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const onAbort = () => controller.abort(signal.reason);
   if (signal.aborted) onAbort();
   else signal.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(
-    () => controller.abort(new TimeoutError(`${what} timed out after ${formatDuration(timeoutMs)}`, { hint: 'Raise "timeout" for the target, or defaults.timeout.' })),
-    timeoutMs,
-  );
-  timer.unref();
+  let timer: NodeJS.Timeout;
+  const wait = (left: number) => {
+    timer = setTimeout(() => {
+      if (left > MAX_TIMER_MS) wait(left - MAX_TIMER_MS);
+      else controller.abort(new TimeoutError(`${what} timed out after ${formatDuration(timeoutMs)}`, { hint: 'Raise "timeout" for the target, or defaults.timeout.' }));
+    }, Math.min(left, MAX_TIMER_MS));
+    timer.unref();
+  };
+  wait(timeoutMs);
   return {
     signal: controller.signal,
     dispose() {

@@ -9,6 +9,14 @@ import type { EnvFill } from './secrets.js';
 
 const REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
+/** Deeper than any config is written (its deepest keys are five levels down); past it, a problem. */
+const MAX_DEPTH = 32;
+
+/**
+ * The config with every reference filled in, as plain data: objects get every key as their own
+ * property, "__proto__" included, so that no key can change an object's prototype or slip past
+ * validation unseen. A value nested deeper than MAX_DEPTH is a problem, never a stack overflow.
+ */
 export function interpolate(
   value: unknown,
   env: NodeJS.ProcessEnv,
@@ -16,6 +24,10 @@ export function interpolate(
   fills: EnvFill[] = [],
   path: (string | number)[] = [],
 ): unknown {
+  if (path.length > MAX_DEPTH) {
+    problems.push(`${formatPath(path)}: nested more than ${MAX_DEPTH} levels deep`);
+    return value;
+  }
   if (typeof value === 'string') {
     return value.replace(REFERENCE, (whole, name: string, fallback: string | undefined) => {
       const set = env[name];
@@ -33,7 +45,9 @@ export function interpolate(
   if (Array.isArray(value)) return value.map((item, i) => interpolate(item, env, problems, fills, [...path, i]));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) out[key] = interpolate(item, env, problems, fills, [...path, key]);
+    for (const [key, item] of Object.entries(value)) {
+      Object.defineProperty(out, key, { value: interpolate(item, env, problems, fills, [...path, key]), enumerable: true, writable: true, configurable: true });
+    }
     return out;
   }
   return value;

@@ -4,7 +4,7 @@ import type { Driver } from '../core/driver.js';
 import { parseDuration } from '../core/duration.js';
 
 export const durationSchema = z.union([
-  z.number().nonnegative(),
+  z.number().nonnegative().refine((n) => parseDuration(n) !== undefined, { message: 'too long to be a duration' }),
   z.string().refine((s) => parseDuration(s) !== undefined, {
     message: 'expected a duration such as 90s, 5m, 12h, 30d, 8w, 1y, or a number of seconds',
   }),

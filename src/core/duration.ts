@@ -11,14 +11,18 @@ const UNIT_MS: Record<string, number> = {
 
 export const DURATION_PATTERN = /^(\d+(?:\.\d+)?)([smhdwy]?)$/;
 
-/** Milliseconds, or undefined when the text is not a duration. */
+/** Milliseconds, or undefined when the text is not a duration (or one too long to count: not finite). */
 export function parseDuration(text: string | number): number | undefined {
-  if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? text * 1000 : undefined;
+  if (typeof text === 'number') return finite(Number.isFinite(text) && text >= 0 ? text * 1000 : undefined);
   const match = DURATION_PATTERN.exec(text.trim());
   if (!match) return undefined;
   const value = Number(match[1]);
   const unit = match[2] || 's';
-  return value * (UNIT_MS[unit] ?? 1000);
+  return finite(value * (UNIT_MS[unit] ?? 1000));
+}
+
+function finite(ms: number | undefined): number | undefined {
+  return ms !== undefined && Number.isFinite(ms) ? ms : undefined;
 }
 
 export function formatDuration(ms: number): string {

@@ -2,6 +2,7 @@
  * The archive manifest (`manifest.json`, the archive's last entry), its sidecar (`<id>.json` beside
  * the archive) and the backup record that `backup --json` and `list --json` print.
  */
+import { z } from 'zod';
 
 export const ARCHIVE_FORMAT = 'backupkit-archive/1';
 export const MANIFEST_ENTRY = 'manifest.json';
@@ -213,6 +214,74 @@ export function isSidecar(value: unknown): value is Sidecar {
     typeof v.archive === 'object' &&
     v.archive !== null
   );
+}
+
+const count = z.number().int().nonnegative();
+const entrySchema = z.looseObject({
+  path: z.string().min(1),
+  size: count,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 in hex'),
+  mode: z.number().int().min(0).max(0o7777).optional(),
+  mtime: z.string().refine((t) => !Number.isNaN(Date.parse(t)), 'expected a date').optional(),
+});
+const manifestSchema = z.looseObject({
+  format: z.literal(ARCHIVE_FORMAT),
+  id: z.string().min(1),
+  target: z.string().min(1),
+  driver: z.string().min(1),
+  createdAt: z.string(),
+  finishedAt: z.string().optional(),
+  durationMs: z.number(),
+  backupkitVersion: z.string().optional(),
+  host: z.string().optional(),
+  tool: z.looseObject({ name: z.string(), version: z.string() }).nullable(),
+  source: z.looseObject({ database: z.string().optional(), host: z.string().optional(), port: z.number().optional(), path: z.string().optional() }),
+  parts: z.array(z.enum(['db', 'files'])),
+  units: z.array(z.looseObject({ name: z.string(), kind: z.string(), count: count.nullable() })),
+  fileSets: z.array(z.looseObject({ index: count, path: z.string(), type: z.enum(['dir', 'file']), count, bytes: count })),
+  entries: z.array(entrySchema),
+  tags: z.array(z.string()),
+  note: z.string().nullable(),
+});
+
+/**
+ * What is wrong with a manifest read from an archive, or undefined when it is one. Restore, verify
+ * and inspect act on what it says (where files go, their modes, which entries to read), so an
+ * archive whose manifest is damaged or forged is refused (exit 3) rather than half-used. This is
+ * the shape: every field there and of the right type; fileSetProblem adds how the files fit.
+ */
+export function manifestProblem(value: unknown): string | undefined {
+  const parsed = manifestSchema.safeParse(value);
+  if (parsed.success) return undefined;
+  const issue = parsed.error.issues[0]!;
+  const at = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '');
+  return `${at || '(top level)'}: ${issue.message}`;
+}
+
+/**
+ * How a well-shaped manifest's files fit: every file entry under files/<n>/ with its mode and mtime
+ * and a file set <n> to go to, each file set once, and one of type "file" holding one file.
+ */
+export function fileSetProblem(manifest: Manifest): string | undefined {
+  const sets = new Map<number, FileSet>();
+  for (const set of manifest.fileSets) {
+    if (sets.has(set.index)) return `fileSets: index ${set.index} appears twice`;
+    sets.set(set.index, set);
+  }
+  const held = new Map<number, number>();
+  for (const entry of manifest.entries as (EntryRecord & { mode?: number; mtime?: string })[]) {
+    if (!entry.path.startsWith('files/')) continue;
+    const match = /^files\/(\d+)\/(.+)$/.exec(entry.path);
+    const set = match ? sets.get(Number(match[1])) : undefined;
+    if (!match || !set) return `entries: ${entry.path} belongs to no file set`;
+    if (entry.mode === undefined || entry.mtime === undefined) return `entries: ${entry.path} has no mode or mtime`;
+    if (set.type === 'file' && match[2]!.includes('/')) return `entries: ${entry.path} is in a folder, but file set ${set.index} is a single file`;
+    held.set(set.index, (held.get(set.index) ?? 0) + 1);
+  }
+  for (const set of manifest.fileSets) {
+    if (set.type === 'file' && (held.get(set.index) ?? 0) > 1) return `fileSets: file set ${set.index} is a single file, but ${held.get(set.index)} entries belong to it`;
+  }
+  return undefined;
 }
 
 /** What the rules below need of a target: its name, driver and file sets. */

@@ -92,7 +92,11 @@ export interface Storage {
   createArchive(id: string, file: string, options: { hashInWorker?: boolean }): ArchiveUpload;
   writeSidecar(sidecar: Sidecar): Promise<void>;
   openArchive(id: string, file: string): Promise<ArchiveReader>;
-  /** Delete a backup: its archive first, then its sidecar. Missing pieces are not an error. */
+  /**
+   * Delete a backup: its archive, then its sidecar; missing pieces are not an error. A run that dies
+   * on the way leaves no listed backup without its archive where the storage can help it (a local
+   * folder moves the sidecar aside first).
+   */
   remove(id: string, file: string): Promise<void>;
   /** Remove what dead runs of `target` left behind (temporary files, unfinished uploads). */
   removeLeftovers(target: string): Promise<string[]>;

@@ -9,3 +9,11 @@ export const serverConnectionShape = {
   password: z.string().optional(),
   database: z.string().min(1).optional(),
 };
+
+/**
+ * The problem with a connection string whose user, password or database holds a "%" that is not a
+ * valid %-escape: found when the config is checked (exit 2), not when a run decodes it.
+ */
+export function badEscapeProblem(key: 'url' | 'uri'): string {
+  return `${key}: holds a "%" that is not a valid %-escape (write a literal "%" as %25)`;
+}

@@ -14,6 +14,7 @@ import type { ZipWriter } from './zipwriter.js';
 import type { ZipEntryInfo, ZipReader } from './zipreader.js';
 import { HashCounter } from './hash.js';
 import { type BaseIndex, unchangedEntry } from './incremental.js';
+import { isProcessAlive } from '../storage/process.js';
 
 export interface FileEntryRecord extends EntryRecord {
   mode: number;
@@ -149,8 +150,9 @@ export function unsafeFileEntries(entries: Iterable<ZipEntryInfo>, symlinkTarget
 /**
  * Put one file set back at `dest`: files are written beside their final name and renamed into
  * place; modes and mtimes come from the manifest. Files present at `dest` but not in the archive
- * are left alone. Entries with `base` (a differential backup) are read from `base`, the base's
- * archive, where each must be a regular file.
+ * are left alone; copies a killed restore left beside the files it wrote are removed. Entries with
+ * `base` (a differential backup) are read from `base`, the base's archive, where each must be a
+ * regular file.
  */
 export async function restoreFileSet(
   reader: ZipReader,
@@ -173,6 +175,7 @@ export async function restoreFileSet(
     if (!entry) return 0;
     await mkdir(path.dirname(dest), { recursive: true });
     await writeEntry(sourceOf(entry), entry, dest, onBytes);
+    await removeDeadCopies(path.dirname(dest));
     return 1;
   }
   await mkdir(dest, { recursive: true });
@@ -217,6 +220,9 @@ export async function restoreFileSet(
     await rm(full, { force: true });
     await symlink(target, full);
   }
+  for (const folder of new Set(entries.filter((e) => e.path.startsWith(prefix)).map((e) => path.dirname(safeJoin(root, e.path.slice(prefix.length)))))) {
+    await removeDeadCopies(folder);
+  }
   // Folders last, deepest first: writing files into them changed their mtimes.
   for (const { full, info } of dirs.sort((a, b) => b.full.length - a.full.length)) {
     if (info.mode !== undefined) await chmod(full, info.mode);
@@ -244,6 +250,17 @@ async function inParallel<T>(items: readonly T[], limit: number, task: (item: T)
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   if (failure) throw failure.error;
+}
+
+/** `.<name>.backupkit-<pid>.tmp`: a file being restored, beside its final name. */
+const RESTORE_COPY = /^\..+\.backupkit-(\d+)\.tmp$/;
+
+/** Remove the copies in `folder` that restores no longer running left behind. */
+async function removeDeadCopies(folder: string): Promise<void> {
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    const pid = Number(RESTORE_COPY.exec(name)?.[1]);
+    if (pid > 0 && pid !== process.pid && !isProcessAlive(pid)) await rm(path.join(folder, name), { force: true });
+  }
 }
 
 function safeJoin(root: string, rel: string): string {

@@ -8,7 +8,7 @@
  * they are checked there (app/chain.ts), and only their `base` here.
  */
 import { errorMessage } from '../core/errors.js';
-import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar, isEncrypted, matchesClear } from '../core/manifest.js';
+import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar, fileSetProblem, isEncrypted, manifestProblem, matchesClear } from '../core/manifest.js';
 import { formatBytes } from '../core/format.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { unsafeFileEntries } from './files.js';
@@ -101,7 +101,9 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
     } catch (error) {
       return fail(`manifest.json cannot be read: ${errorMessage(error)}`);
     }
-    if (manifest.format !== ARCHIVE_FORMAT) return fail(`unknown archive format ${JSON.stringify(manifest.format)}`);
+    if (manifest?.format !== ARCHIVE_FORMAT) return fail(`unknown archive format ${JSON.stringify(manifest?.format)}`);
+    const problem = manifestProblem(manifest);
+    if (problem) return fail(`manifest.json is not a valid backupkit manifest: ${problem}`);
     if (sidecar && isEncrypted(sidecar)) {
       if (!matchesClear(manifest, sidecar)) return fail('manifest.json inside the encrypted archive does not match the sidecar', manifest);
     } else if (sidecar) {
@@ -130,6 +132,8 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
         return fail(`entry ${entry.name} is in the archive but not in its manifest`, manifest);
       }
     }
+    const misfit = fileSetProblem(manifest);
+    if (misfit) return fail(`manifest.json is not a valid backupkit manifest: ${misfit}`, manifest);
     checks.push('manifest');
 
     if (options.entries) {

@@ -34,9 +34,14 @@ export class ArchiveFile extends Writable {
 
   constructor(
     readonly file: string,
-    private readonly options: { hashInWorker?: boolean } = {},
+    private readonly options: { hashInWorker?: boolean; describeError?: (error: Error) => Error } = {},
   ) {
     super({ highWaterMark: BUFFER_BYTES });
+  }
+
+  /** A failed write, open or flush as the storage words it (which storage, what went wrong). */
+  private failed(callback: (error?: Error | null) => void): (error: Error) => void {
+    return (error) => callback(this.options.describeError?.(error) ?? error);
   }
 
   /** The SHA-256 of the file, once it has finished (with `hashInWorker`). */
@@ -53,11 +58,11 @@ export class ArchiveFile extends Writable {
         // A worker that fails stops the write now, not at the end of a long backup.
         this.hasher.done.catch((error: Error) => this.destroy(error));
       }
-    })().then(() => callback(), callback);
+    })().then(() => callback(), this.failed(callback));
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.writeAll(chunks.map(({ chunk }) => chunk)).then(() => callback(), callback);
+    this.writeAll(chunks.map(({ chunk }) => chunk)).then(() => callback(), this.failed(callback));
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -67,7 +72,7 @@ export class ArchiveFile extends Writable {
       if (this.flushError) throw this.flushError;
       const [, hashed] = await Promise.all([handle.sync(), this.hasher?.finish(this.written)]);
       if (hashed) this.digest = hashed.sha256;
-    })().then(() => callback(), callback);
+    })().then(() => callback(), this.failed(callback));
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -3,7 +3,9 @@
  *   <id>.zip, <id>.json (sidecar), .locks/<target>.lock
  * An archive is written under a hidden temporary name, flushed, renamed; its sidecar comes last,
  * so a backup exists only once both are in place. Temporary names carry the writer's pid, which
- * lets a later run remove what a dead run left behind.
+ * lets a later run remove what a dead run left behind: its partial files, and an archive it had
+ * renamed into place but not given a sidecar yet (a commit marker says so until the sidecar is
+ * there). A delete moves the sidecar aside first, so a backup leaves listings whole.
  */
 import { randomBytes } from 'node:crypto';
 import { type Stats, constants as fsConstants, createReadStream, readFileSync, statSync } from 'node:fs';
@@ -142,28 +144,61 @@ export class LocalStorage implements Storage {
    */
   createArchive(id: string, file: string, options: { hashInWorker?: boolean }): ArchiveUpload {
     const temp = this.tempPath(id, 'zip');
-    const stream = new ArchiveFile(temp, options);
+    const marker = this.tempPath(id, 'commit');
+    const stream = new ArchiveFile(temp, { ...options, describeError: (error) => this.describeError(error) });
     return {
       stream,
       ...(options.hashInWorker ? { sha256: () => stream.sha256() } : {}),
       commit: async () => {
-        await rename(temp, this.archivePath(file));
-        await fsyncPath(this.root);
+        try {
+          // Removed by writeSidecar: a run that dies before then leaves an archive its next run removes.
+          await writeFile(marker, '', { mode: 0o600 });
+          await rename(temp, this.archivePath(file));
+          await fsyncPath(this.root);
+        } catch (error) {
+          throw this.describeError(error as Error);
+        }
       },
       abort: async () => {
         stream.destroy();
         await rm(temp, { force: true });
+        await rm(marker, { force: true });
       },
     };
   }
 
-  /** The sidecar, written last: from this moment the backup exists. */
+  /** The sidecar, written last: from this moment the backup exists. A write that fails leaves no temporary file. */
   async writeSidecar(sidecar: Sidecar): Promise<void> {
     const tempPath = this.tempPath(sidecar.id, 'json');
-    await writeFile(tempPath, `${JSON.stringify(sidecar, null, 2)}\n`, { mode: 0o600 });
-    await fsyncPath(tempPath);
-    await rename(tempPath, this.sidecarPath(sidecar.id));
-    await fsyncPath(this.root);
+    try {
+      await writeFile(tempPath, `${JSON.stringify(sidecar, null, 2)}\n`, { mode: 0o600 });
+      await fsyncPath(tempPath);
+      await rename(tempPath, this.sidecarPath(sidecar.id));
+      await fsyncPath(this.root);
+      await rm(this.tempPath(sidecar.id, 'commit'), { force: true });
+    } catch (error) {
+      await rm(tempPath, { force: true });
+      throw this.describeError(error as Error);
+    }
+  }
+
+  /**
+   * A file system error met while writing here, as the operator needs it: which storage, which
+   * folder, and what to do when it is full. Other errors pass unchanged.
+   */
+  describeError(error: Error): Error {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      const what = code === 'ENOSPC' ? 'no space left on device' : 'disk quota exceeded';
+      return new OperationError(`${what} in storage ${this.name} (${this.root})`, {
+        cause: error,
+        hint: `Free space in ${this.root}, or point the storage at a larger filesystem. Nothing partial was kept.`,
+      });
+    }
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'EIO') {
+      return new OperationError(`storage ${this.name} (${this.root}): ${error.message}`, { cause: error });
+    }
+    return error;
   }
 
   async openArchive(_id: string, file: string): Promise<ArchiveReader> {
@@ -175,9 +210,22 @@ export class LocalStorage implements Storage {
     }
   }
 
+  /**
+   * The sidecar is moved aside under a temporary name first, so the backup leaves every listing at
+   * once; then the archive goes, then the sidecar. A run that dies on the way leaves a dead run's
+   * temporary sidecar, which the target's next run removes with the archive (partial.ts).
+   */
   async remove(id: string, file: string): Promise<void> {
+    const aside = this.tempPath(id, 'json');
+    const moved = await rename(this.sidecarPath(id), aside).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return false;
+        throw error;
+      },
+    );
     await rm(this.archivePath(file), { force: true });
-    await rm(this.sidecarPath(id), { force: true });
+    if (moved) await rm(aside, { force: true });
   }
 
   removeLeftovers(target: string): Promise<string[]> {
@@ -186,7 +234,9 @@ export class LocalStorage implements Storage {
 
   async lock(target: string, command: string, now: Date): Promise<Lock> {
     await this.ensure();
-    return acquireLock(this.root, target, command, now);
+    return acquireLock(this.root, target, command, now).catch((error: Error) => {
+      throw this.describeError(error);
+    });
   }
 }
 

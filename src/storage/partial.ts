@@ -2,12 +2,20 @@
  * Temporary files of a run: `.<id>.<name>.<pid>.partial` in a local folder. The pid lets a later
  * run of the same target tell a dead run's leftovers from a live run's work in progress.
  */
+import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BACKUP_ID } from '../core/ids.js';
 import { isProcessAlive } from './process.js';
 
 const PARTIAL = /^\.([^.]+)\.(.+)\.(\d+)\.partial$/;
+
+/**
+ * A dead run's commit marker or temporary sidecar (being written, or moved aside by a delete) means
+ * the backup's archive never got its sidecar, or was losing it: without a sidecar beside it, that
+ * archive is a leftover too.
+ */
+const UNCOMMITTED = new Set(['commit', 'json']);
 
 export function partialPath(root: string, id: string, name: string): string {
   return path.join(root, `.${id}.${name}.${process.pid}.partial`);
@@ -31,6 +39,13 @@ export async function removePartials(root: string, target: string): Promise<stri
     if (owner !== target) continue;
     const pid = Number(match[3]);
     if (pid !== process.pid && isProcessAlive(pid)) continue;
+    if (idMatch && UNCOMMITTED.has(match[2]!) && !existsSync(path.join(root, `${match[1]}.json`))) {
+      for (const archive of [`${match[1]}.zip`, `${match[1]}.zip.age`]) {
+        if (!existsSync(path.join(root, archive))) continue;
+        await rm(path.join(root, archive), { force: true });
+        removed.push(archive);
+      }
+    }
     await rm(path.join(root, name), { recursive: true, force: true });
     removed.push(name);
   }

@@ -1,6 +1,8 @@
 /**
  * A throwaway PostgreSQL cluster: initdb in a temp folder, postgres on a free loopback port with
  * password (scram) authentication over TCP, run as the postgres user when the tests run as root.
+ * `halt` shuts it down as an operator would (fast: sessions are ended, open transactions rolled
+ * back) and keeps its data; `start` brings it back on the same port.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chownSync } from 'node:fs';
@@ -14,7 +16,12 @@ export interface PgServer {
   user: string;
   password: string;
   binDir: string;
+  /** Stop the server and remove its data. */
   stop(): Promise<void>;
+  /** Fast shutdown (pg_ctl stop -m fast), keeping the data. */
+  halt(): Promise<void>;
+  /** Start it again after `halt`, on the same port. */
+  start(): Promise<void>;
 }
 
 export const PG_PASSWORD = 'Tr0ub4dor&3-s3cr3t';
@@ -51,21 +58,36 @@ export async function startPostgres(): Promise<PgServer> {
   rmSync(pwfile);
   const port = await freePort();
   const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', root, '-c', 'fsync=off', '-c', 'full_page_writes=off', '-c', 'synchronous_commit=off', '-c', 'max_connections=60'];
-  const child: ChildProcess = asRoot
-    ? spawn('runuser', ['-u', 'postgres', '--', path.join(binDir, 'postgres'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
-    : spawn(path.join(binDir, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      execFileSync(path.join(binDir, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-      break;
-    } catch {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`PostgreSQL did not start:\n${log}`);
-      await new Promise((r) => setTimeout(r, 200));
+  let child: ChildProcess;
+  const launch = async () => {
+    const started: ChildProcess = asRoot
+      ? spawn('runuser', ['-u', 'postgres', '--', path.join(binDir, 'postgres'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn(path.join(binDir, 'postgres'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = started;
+    let log = '';
+    started.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        execFileSync(path.join(binDir, 'pg_isready'), ['-h', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+        break;
+      } catch {
+        if (Date.now() > deadline || started.exitCode !== null) throw new Error(`PostgreSQL did not start:\n${log}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
     }
-  }
+  };
+  const shutdown = async (mode: 'fast' | 'immediate') => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      run(path.join(binDir, 'pg_ctl'), ['stop', '-D', data, '-m', mode, '-w', '-t', '20']);
+    } catch {
+      child.kill('SIGKILL');
+    }
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+  };
+  await launch();
   return {
     host: '127.0.0.1',
     port,
@@ -73,16 +95,10 @@ export async function startPostgres(): Promise<PgServer> {
     password: PG_PASSWORD,
     binDir,
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        try {
-          run(path.join(binDir, 'pg_ctl'), ['stop', '-D', data, '-m', 'immediate', '-w', '-t', '20']);
-        } catch {
-          child.kill('SIGKILL');
-        }
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
-      }
+      await shutdown('immediate');
       rmSync(root, { recursive: true, force: true });
     },
+    halt: () => shutdown('fast'),
+    start: launch,
   };
 }

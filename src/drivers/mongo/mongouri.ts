@@ -5,6 +5,7 @@
 import { writeFile, rm } from 'node:fs/promises';
 import { z } from 'zod';
 import type { Source } from '../../core/manifest.js';
+import { badEscapeProblem } from '../connection.js';
 
 /** The config keys both MongoDB drivers take. */
 export const mongoOptionsSchema = z.object({
@@ -42,7 +43,12 @@ export function parseMongoUri(uri: string): MongoUri | undefined {
 
 export function checkMongoUri(uri: string | undefined): string[] {
   if (!uri) return ['uri: required (mongodb://user:password@host:port/database)'];
-  return parseMongoUri(uri) ? [] : ['uri: not a MongoDB connection string (expected mongodb:// or mongodb+srv://)'];
+  try {
+    return parseMongoUri(uri) ? [] : ['uri: not a MongoDB connection string (expected mongodb:// or mongodb+srv://)'];
+  } catch (error) {
+    if (error instanceof URIError) return [badEscapeProblem('uri')];
+    throw error;
+  }
 }
 
 export function describeMongo(uri: string, database: string | undefined): Source {

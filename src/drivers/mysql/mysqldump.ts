@@ -22,7 +22,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { serverConnectionShape } from '../connection.js';
+import { badEscapeProblem, serverConnectionShape } from '../connection.js';
 import type { Driver, DriverContext } from '../../core/driver.js';
 import { OperationError, ToolFailedError, UsageError } from '../../core/errors.js';
 import type { Source, Unit } from '../../core/manifest.js';
@@ -218,8 +218,9 @@ export const mysqlDumpDriver: Driver<MysqlDumpOptions> = {
           if (!URL_PARAMS.includes(key)) problems.push(`url: unsupported parameter "${key}" (supported: ${URL_PARAMS.join(', ')})`);
         }
         urlDatabase = url.pathname.length > 1 ? url.pathname.slice(1) : undefined;
-      } catch {
-        problems.push('url: not a valid URL (expected mysql://user:password@host:port/database)');
+        mysqlConnection(options);
+      } catch (error) {
+        problems.push(error instanceof URIError ? badEscapeProblem('url') : 'url: not a valid URL (expected mysql://user:password@host:port/database)');
       }
       if (problems.length === 0 && !urlDatabase && !options.database) problems.push('database: the url names no database; set "database"');
     } else if (!options.database) {

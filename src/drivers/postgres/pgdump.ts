@@ -16,7 +16,7 @@
  * reads it as pg_dump's own. The password reaches the tools only through PGPASSWORD.
  */
 import { z } from 'zod';
-import { serverConnectionShape } from '../connection.js';
+import { badEscapeProblem, serverConnectionShape } from '../connection.js';
 import type { Driver } from '../../core/driver.js';
 import { UsageError } from '../../core/errors.js';
 import type { Unit } from '../../core/manifest.js';
@@ -109,8 +109,9 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
       try {
         const url = new URL(options.url);
         if (!/^postgres(ql)?:$/.test(url.protocol)) problems.push('url: expected a postgres:// or postgresql:// URL');
-      } catch {
-        problems.push('url: not a valid URL (expected postgres://user:password@host:port/database)');
+        else pgConnection(options);
+      } catch (error) {
+        problems.push(error instanceof URIError ? badEscapeProblem('url') : 'url: not a valid URL (expected postgres://user:password@host:port/database)');
       }
     }
     return problems;

@@ -13,7 +13,7 @@
  * Restore writes the file beside the database and renames it into place.
  */
 import { createWriteStream, existsSync } from 'node:fs';
-import { chmod, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type Database from 'better-sqlite3';
@@ -154,6 +154,7 @@ export const sqliteDriver: Driver<SqliteOptions> = {
     await loadEngine();
     const dest = options.path;
     const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.backupkit-${process.pid}.tmp`);
+    await removeDeadCopies(dest);
     try {
       await pipeline(await archive.open(ENTRY), createWriteStream(temp, { mode: 0o600 }));
       await fsync(temp);
@@ -209,6 +210,28 @@ function copyTables(dest: string, snapshotFile: string, tables: string[]): void 
     db.exec('DETACH DATABASE snap');
   } finally {
     db.close();
+  }
+}
+
+/**
+ * The copies that killed restores left beside `dest` (`.<name>.backupkit-<pid>.tmp` of a process
+ * that is gone), each a whole database: removed before a restore writes its own, so none outlives
+ * the next restore.
+ */
+async function removeDeadCopies(dest: string): Promise<void> {
+  const prefix = `.${path.basename(dest)}.backupkit-`;
+  for (const name of await readdir(path.dirname(dest)).catch(() => [] as string[])) {
+    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !isAlive(pid)) await rm(path.join(path.dirname(dest), name), { force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
