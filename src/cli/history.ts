@@ -8,7 +8,7 @@ import { positiveInt } from './parse.js';
 export function registerHistory(program: Command, run: RunAction): void {
   program
     .command('history')
-    .description('past runs of backup, restore, verify, clean and auto, newest first')
+    .description('past runs of backup, restore, verify, clean, auto, copy and delete, and runs the daemon skipped, newest first')
     .argument('[targets...]', 'only these targets')
     .option('--failed', 'only runs that failed')
     .option('--limit <n>', 'show at most n runs', positiveInt)
