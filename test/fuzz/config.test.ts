@@ -2,7 +2,8 @@
  * Generated bad configs: wrong types, unknown keys, unset `${...}` references, huge values, deep
  * nesting and odd target names, each grafted onto a valid config. Every one must be refused as a
  * ConfigError (exit 2) whose message names the file and the key path at fault; through the CLI
- * (a sample), exit 2 with that message and never a stack trace. Fixed seeds, bounded runs.
+ * (a sample, `config validate` and `list`), exit 2 with that message and never a stack trace.
+ * Fixed seeds, bounded runs.
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -257,12 +258,12 @@ describe('bad configs through the CLI', () => {
     const dir = tempDir();
     let n = 0;
     await fc.assert(
-      fc.asyncProperty(mutation, fc.boolean(), async (m, json) => {
+      fc.asyncProperty(mutation, fc.boolean(), fc.constantFrom(['config', 'validate'], ['list']), async (m, json, command) => {
         const config = baseConfig();
         m.apply(config);
         const file = path.join(dir, `config-${n++}.json`);
         writeFileSync(file, JSON.stringify(config));
-        const result = await runCli(['-c', file, ...(json ? ['--json'] : []), 'list'], { cwd: dir, env: ENV });
+        const result = await runCli(['-c', file, ...(json ? ['--json'] : []), ...command], { cwd: dir, env: ENV });
         expect(result.code, result.stderr).toBe(2);
         expect(result.stderr).not.toMatch(/\n\s+at |TypeError|RangeError/);
         const message: string = json ? result.json().error.message : result.stderr;
