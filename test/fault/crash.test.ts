@@ -105,7 +105,8 @@ describe('backupkit killed during a restore', () => {
       const temps = () => [ctx.dir, path.join(ctx.dir, 'uploads')].flatMap((dir) => readdirSync(dir).filter((f) => f.includes('.backupkit-')));
 
       await ctx.crash(crashAfter, '--json', 'restore', 'app', id, '--yes', '--no-snapshot');
-      expect(temps()).toHaveLength(1);
+      // File sets are restored several files at a time: the killed run may leave several copies.
+      expect(temps().length).toBeGreaterThan(0);
       if (point.includes('database')) expect(sqliteRows(path.join(ctx.dir, 'app.sqlite'))).toEqual(changed);
       expect(lockFiles(ctx.store)).toEqual(['app.lock']);
 
