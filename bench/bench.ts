@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres, type PgServer } from '../test/support/postgres.js';
-import { PG_DATABASE, buildMongo, buildPostgres, buildSqlite, psql, type MongoData, type PgData, type SqliteData } from './data.js';
+import { PG_DATABASE, PG_MID_DATABASE, buildMongo, buildPostgres, buildSqlite, psql, type MongoData, type PgData, type SqliteData } from './data.js';
 import { type RunSpec, setScratchRoot } from './measure.js';
 import { FULL, type Options, QUICK, type Sizes } from './options.js';
 import { formatBytes } from './report.js';
@@ -41,6 +41,7 @@ export class Bench {
   readonly sizes: Sizes;
   pg: PgServer | undefined;
   pgData: PgData | undefined;
+  pgMidData: PgData | undefined;
   mongo: { proc: ChildProcess; uri: string } | undefined;
   mongoData: MongoData | undefined;
   s3: { proc: ChildProcess; service: S3Service } | undefined;
@@ -52,6 +53,9 @@ export class Bench {
   /** Outputs of the backup pairs, reused by restore and verify. */
   pgDumpDir: string | undefined;
   pgStorage: StoredBackup | undefined;
+  /** pg-restore-mid's pg_dump file and backupkit backup of `bench_mid`. */
+  pgMidDumpDir: string | undefined;
+  pgMidStorage: StoredBackup | undefined;
   /** The same database's backup with an age recipient (age-backup), and the age CLI with its key pair. */
   pgAgeStorage: StoredBackup | undefined;
   ageTools: { age: string; version: string; identity: string; recipient: string } | undefined;
@@ -102,20 +106,37 @@ export class Bench {
 
   // --- PostgreSQL
 
-  async ensurePg(): Promise<PgServer> {
+  /** The cluster alone, started on first use. */
+  async ensurePgServer(): Promise<PgServer> {
     if (this.pg) return this.pg;
     log('starting a throwaway PostgreSQL cluster');
     this.pg = await startPostgres();
     // Background vacuums after each restore would land in the next timed run: off, and VACUUM ANALYZE by hand.
     psql(this.pg, 'ALTER SYSTEM SET autovacuum = off', 'postgres');
     psql(this.pg, 'SELECT pg_reload_conf()', 'postgres');
-    this.pgData = buildPostgres(this.pg, { scale: this.sizes.pgScale, docs: this.sizes.pgDocs }, log);
-    psql(this.pg, 'CHECKPOINT');
-    this.data.push(
-      ['PostgreSQL database', `pgbench scale ${this.pgData.scale} (${(this.pgData.scale * 100_000).toLocaleString('en')} accounts) + ${this.pgData.docs.toLocaleString('en')} docs rows (~1.3 KB of text + a jsonb document); pg_database_size ${formatBytes(this.pgData.bytes)}`],
-    );
-    log(`postgres: ${formatBytes(this.pgData.bytes)}`);
     return this.pg;
+  }
+
+  /** The cluster with the database `bench` built. */
+  async ensurePg(): Promise<PgServer> {
+    const pg = await this.ensurePgServer();
+    if (this.pgData) return pg;
+    this.pgData = buildPostgres(pg, { scale: this.sizes.pgScale, docs: this.sizes.pgDocs }, log);
+    psql(pg, 'CHECKPOINT');
+    this.data.push(['PostgreSQL database', describePgData(this.pgData)]);
+    log(`postgres: ${formatBytes(this.pgData.bytes)}`);
+    return pg;
+  }
+
+  /** The cluster with pg-restore-mid's database `bench_mid` built. */
+  async ensurePgMid(): Promise<PgServer> {
+    const pg = await this.ensurePgServer();
+    if (this.pgMidData) return pg;
+    this.pgMidData = buildPostgres(pg, { scale: this.sizes.pgMidScale, docs: this.sizes.pgMidDocs }, log, PG_MID_DATABASE);
+    psql(pg, 'CHECKPOINT', PG_MID_DATABASE);
+    this.data.push([`PostgreSQL database ${PG_MID_DATABASE} (pg-restore-mid)`, describePgData(this.pgMidData)]);
+    log(`postgres ${PG_MID_DATABASE}: ${formatBytes(this.pgMidData.bytes)}`);
+    return pg;
   }
 
   async stopPg(): Promise<void> {
@@ -124,8 +145,8 @@ export class Bench {
     await pg?.stop();
   }
 
-  pgUrl(pg: PgServer): string {
-    return `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${PG_DATABASE}`;
+  pgUrl(pg: PgServer, database = PG_DATABASE): string {
+    return `postgres://${pg.user}:${encodeURIComponent(pg.password)}@${pg.host}:${pg.port}/${database}`;
   }
 
   // --- MongoDB test server, in a process of its own
@@ -268,4 +289,8 @@ async function stopServer(proc: ChildProcess | undefined): Promise<void> {
   const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
+}
+
+function describePgData(data: PgData): string {
+  return `pgbench scale ${data.scale} (${(data.scale * 100_000).toLocaleString('en')} accounts) + ${data.docs.toLocaleString('en')} docs rows (~1.3 KB of text + a jsonb document); pg_database_size ${formatBytes(data.bytes)}`;
 }

@@ -32,8 +32,11 @@ export interface PgData {
   dumpVersion: string;
 }
 
-export function pgEnv(pg: PgServer): Record<string, string> {
-  return { PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password, PGDATABASE: PG_DATABASE };
+/** pg-restore-mid's database: the same data at about a third of the size. */
+export const PG_MID_DATABASE = 'bench_mid';
+
+export function pgEnv(pg: PgServer, database = PG_DATABASE): Record<string, string> {
+  return { PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: pg.user, PGPASSWORD: pg.password, PGDATABASE: database };
 }
 
 export function pgTool(pg: PgServer, name: string): string {
@@ -72,11 +75,11 @@ const WORDS = (
 ).split(' ');
 
 /** pgbench's tables at `scale`, plus `docs` with `docs` rows; returns the database's size. */
-export function buildPostgres(pg: PgServer, options: { scale: number; docs: number }, log: Log): PgData {
-  psql(pg, `CREATE DATABASE ${PG_DATABASE}`, 'postgres');
+export function buildPostgres(pg: PgServer, options: { scale: number; docs: number }, log: Log, database = PG_DATABASE): PgData {
+  psql(pg, `CREATE DATABASE ${database}`, 'postgres');
   log(`pgbench -i -s ${options.scale}`);
-  execFileSync(pgTool(pg, 'pgbench'), ['-i', '-q', '-s', String(options.scale), PG_DATABASE], {
-    env: { ...process.env, ...pgEnv(pg) },
+  execFileSync(pgTool(pg, 'pgbench'), ['-i', '-q', '-s', String(options.scale), database], {
+    env: { ...process.env, ...pgEnv(pg, database) },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   log(`docs: ${options.docs} rows of text and jsonb`);
@@ -132,13 +135,14 @@ export function buildPostgres(pg: PgServer, options: { scale: number; docs: numb
     DROP TABLE paragraphs;
     DROP TABLE vocab;
     `,
+    database,
   );
   log('VACUUM ANALYZE');
-  psql(pg, 'VACUUM ANALYZE');
-  const bytes = Number(psql(pg, `SELECT pg_database_size('${PG_DATABASE}')`));
+  psql(pg, 'VACUUM ANALYZE', database);
+  const bytes = Number(psql(pg, `SELECT pg_database_size('${database}')`, database));
   const version = psql(pg, 'SHOW server_version');
   const dumpVersion = execFileSync(pgTool(pg, 'pg_dump'), ['--version'], { encoding: 'utf8' }).trim();
-  return { database: PG_DATABASE, scale: options.scale, docs: options.docs, bytes, version, dumpVersion };
+  return { database, scale: options.scale, docs: options.docs, bytes, version, dumpVersion };
 }
 
 // ---------------------------------------------------------------------------------------------

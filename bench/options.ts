@@ -1,7 +1,7 @@
 /** The harness's command line and the data sizes it selects. */
 import { parseArgs } from 'node:util';
 
-export const PAIRS = ['pg-backup', 'pg-restore', 'age-backup', 'age-restore', 'age-encrypt', 's3-backup', 's3-upload', 'sqlite-backup', 'mongo-backup', 'verify-pg', 'verify-sqlite', 'verify-sqlite0', 'list', 'help', 'rss-2g', 'incremental'] as const;
+export const PAIRS = ['pg-backup', 'pg-restore', 'pg-restore-mid', 'age-backup', 'age-restore', 'age-encrypt', 's3-backup', 's3-upload', 'sqlite-backup', 'mongo-backup', 'verify-pg', 'verify-sqlite', 'verify-sqlite0', 'list', 'help', 'rss-2g', 'incremental'] as const;
 export type PairId = (typeof PAIRS)[number];
 
 export interface Options {
@@ -64,6 +64,9 @@ class UsageError extends Error {}
 export interface Sizes {
   pgScale: number;
   pgDocs: number;
+  /** pg-restore-mid's database. */
+  pgMidScale: number;
+  pgMidDocs: number;
   sqliteBytes: number;
   mongoDocs: number;
   listCount: number;
@@ -77,6 +80,8 @@ export interface Sizes {
 export const FULL: Sizes = {
   pgScale: 70,
   pgDocs: 300_000,
+  pgMidScale: 20,
+  pgMidDocs: 70_000,
   sqliteBytes: 500 * 2 ** 20,
   mongoDocs: 200_000,
   listCount: 10_000,
@@ -88,6 +93,8 @@ export const FULL: Sizes = {
 export const QUICK: Sizes = {
   pgScale: 1,
   pgDocs: 2_000,
+  pgMidScale: 1,
+  pgMidDocs: 1_000,
   sqliteBytes: 5 * 2 ** 20,
   mongoDocs: 2_000,
   listCount: 2_000,

@@ -7,7 +7,7 @@ import { pairHelp } from './help.js';
 import { pairIncremental } from './incremental.js';
 import { pairList } from './list.js';
 import { pairMongoBackup } from './mongo.js';
-import { pairPgBackup, pairPgRestore } from './pg.js';
+import { pairPgBackup, pairPgRestore, pairPgRestoreMid } from './pg.js';
 import { pairRss2g } from './rss-2g.js';
 import { pairS3Backup, pairS3Upload } from './s3.js';
 import { pairSqliteBackup } from './sqlite.js';
@@ -16,6 +16,7 @@ import { pairVerify } from './verify.js';
 const runners: Record<PairId, (bench: Bench) => Promise<Row[]>> = {
   'pg-backup': pairPgBackup,
   'pg-restore': pairPgRestore,
+  'pg-restore-mid': pairPgRestoreMid,
   'age-backup': pairAgeBackup,
   'age-restore': pairAgeRestore,
   'age-encrypt': pairAgeEncrypt,
@@ -40,7 +41,7 @@ export async function runPairs(bench: Bench, selected: PairId[]): Promise<Row[]>
     // Stop the servers once no remaining pair needs them (verify-pg and s3-upload read only the archive).
     const rest = selected.slice(index + 1);
     const needsPg = (r: PairId) =>
-      r === 'pg-backup' || r === 'pg-restore' || r === 'age-backup' || r === 'age-restore' || r === 's3-backup' || ((r === 'verify-pg' || r === 's3-upload' || r === 'age-encrypt') && !bench.pgStorage);
+      r === 'pg-backup' || r === 'pg-restore' || r === 'pg-restore-mid' || r === 'age-backup' || r === 'age-restore' || r === 's3-backup' || ((r === 'verify-pg' || r === 's3-upload' || r === 'age-encrypt') && !bench.pgStorage);
     if (!rest.some(needsPg)) await bench.stopPg();
     if (!rest.includes('mongo-backup')) await bench.stopMongo();
     if (!rest.some((r) => r.startsWith('s3-'))) await bench.stopS3();

@@ -107,11 +107,15 @@ async function restoreFrom(
   held: { base?: OpenBase },
 ): Promise<RestoreResult> {
   const plain = (await plainArchive(deps, archive, resolved.sidecar, { required: true, what: resolved.sidecar?.id ?? resolved.name, target: target.name }))!;
+  // While a worker hashes the archive, this thread loads the driver's client library. Nothing
+  // reaches the database before the check.
+  if (!options.dryRun) target.driver.prepare?.('restore').catch(() => undefined);
   deps.progress.start(`checking ${resolved.name}`);
   const checked = await checkArchive(archive, resolved.sidecar, {
     entries: resolved.sidecar === undefined,
     onBytes: (n) => deps.progress.bytes(n),
     decrypted: plain === archive ? undefined : plain,
+    worker: !options.dryRun,
   }).finally(() => deps.progress.stop());
   if (!checked.ok || !checked.manifest) {
     throw new VerificationError(`${resolved.name}: ${checked.error}`, { hint: 'Nothing was restored. Pick another backup (backupkit list).' });

@@ -147,6 +147,12 @@ export interface Driver<Options = any> {
   dropScratch?(ctx: DriverContext, options: Options, name: string): Promise<void>;
   /** Problems the schema cannot express (e.g. "url or database"), as `key: what is wrong`. */
   check?(options: Options): string[];
+  /**
+   * Load the client libraries `purpose` will use, so that their start-up overlaps other work (restore
+   * loads them while it checks the archive). Never reaches the database; a failure is left for the
+   * real use to report.
+   */
+  prepare?(purpose: 'dump' | 'restore'): Promise<void>;
   /** Check the tools exist before anything else happens; throws ToolMissingError. */
   checkTools?(ctx: DriverContext, options: Options, purpose: 'dump' | 'restore'): Promise<void>;
   /**

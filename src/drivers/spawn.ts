@@ -3,11 +3,11 @@
  * run in their own process group so that a timeout or Ctrl-C stops the whole group. A failure
  * reports the command (secrets masked), its exit code and the tail of its stderr.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ResultPromise } from 'execa';
 import type { CommandSpec, Logger, ProcessRunner, RunningCommand } from '../core/driver.js';
-import { BackupkitError, ToolFailedError, ToolMissingError } from '../core/errors.js';
+import { BackupkitError, OperationError, ToolFailedError, ToolMissingError } from '../core/errors.js';
 
 const STDERR_TAIL_BYTES = 4096;
 const KILL_GRACE_MS = 5000;
@@ -16,28 +16,45 @@ export function displayCommand(spec: CommandSpec): string {
   return [path.basename(spec.command), ...spec.args].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`)).join(' ');
 }
 
+/** Children still running: their process groups are stopped if backupkit exits before they do. */
+const running = new Set<ChildProcess>();
+let exitHook = false;
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const c of running) {
+      try {
+        if (c.pid !== undefined) process.kill(-c.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+/** How a child ended: its exit code, or the signal that killed it, or why it could not start. */
+type Outcome = { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException };
+
 export function createRunner(log: Logger, redact: (text: string) => string): ProcessRunner {
   const start = async (spec: CommandSpec, options: { signal: AbortSignal; stdin?: Readable | string }) => {
     const shown = redact(displayCommand(spec));
     log.debug({ command: shown }, 'starting');
-    // execa is loaded on the first child: it costs about 0.1 s of start-up that list, verify and
-    // inspect do not need.
-    const { execa } = await import('execa');
     if (options.signal.aborted) throw options.signal.reason;
-    const child: ResultPromise = execa(spec.command, spec.args, {
-      env: spec.env ?? {},
-      extendEnv: true,
+    // Its own process group (detached), so that a timeout or Ctrl-C stops what the tool starts too.
+    const child = spawn(spec.command, spec.args, {
+      env: { ...process.env, ...spec.env },
       ...(spec.cwd === undefined ? {} : { cwd: spec.cwd }),
-      stdin: options.stdin === undefined ? 'ignore' : 'pipe',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: false,
-      encoding: 'buffer',
+      stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       detached: true,
-      cleanup: true,
-      reject: true,
-      stripFinalNewline: false,
     });
+    const ended = new Promise<Outcome>((resolve) => {
+      child.once('error', (error) => resolve({ error }));
+      child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    if (child.pid !== undefined) track(child);
     let tail = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');
@@ -74,17 +91,16 @@ export function createRunner(log: Logger, redact: (text: string) => string): Pro
     const onAbort = () => kill(options.signal.reason);
     options.signal.addEventListener('abort', onAbort, { once: true });
 
-    const done = child.then(
-      () => undefined,
-      (error: { code?: string; exitCode?: number; signal?: string }) => {
-        if (options.signal.aborted) throw options.signal.reason;
-        if (killedFor instanceof BackupkitError) throw killedFor;
-        if (error.code === 'ENOENT') {
-          throw new ToolMissingError(`${spec.command} not found`, { cause: error });
-        }
-        throw new ToolFailedError(shown, error.exitCode, error.signal, redact(tail.trim()));
-      },
-    );
+    const done = ended.then((outcome) => {
+      if ('code' in outcome && outcome.code === 0) return;
+      if (options.signal.aborted) throw options.signal.reason;
+      if (killedFor instanceof BackupkitError) throw killedFor;
+      if ('error' in outcome) {
+        if (outcome.error.code === 'ENOENT') throw new ToolMissingError(`${spec.command} not found`, { cause: outcome.error });
+        throw new OperationError(`cannot run ${shown}: ${outcome.error.message}`, { cause: outcome.error });
+      }
+      throw new ToolFailedError(shown, outcome.code ?? undefined, outcome.signal ?? undefined, redact(tail.trim()));
+    });
     const settled = done.finally(() => {
       options.signal.removeEventListener('abort', onAbort);
       if (killTimer) clearTimeout(killTimer);
@@ -96,7 +112,7 @@ export function createRunner(log: Logger, redact: (text: string) => string): Pro
   return {
     async start(spec, options): Promise<RunningCommand> {
       const { child, done, kill } = await start(spec, options);
-      return { stdout: child.stdout as Readable, done, kill };
+      return { stdout: child.stdout!, done, kill };
     },
     async run(spec, options) {
       const { child, done } = await start(spec, options);

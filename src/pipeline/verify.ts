@@ -34,6 +34,11 @@ export interface CheckOptions {
    * without it is checked by size and SHA-256 alone (`checks: ["archive"]`).
    */
   decrypted?: ArchiveReader | undefined;
+  /**
+   * Without `entries`: hash a local archive in a worker, leaving this thread to work meanwhile
+   * (restore loads the restore's modules), where otherwise it is hashed here.
+   */
+  worker?: boolean;
 }
 
 /** The archive's SHA-256: in a worker for a local file, else as its bytes stream in. */
@@ -54,8 +59,8 @@ export async function checkArchive(archive: ArchiveReader, sidecar: Sidecar | un
       return fail(`archive is ${size < sidecar.archive.size ? 'truncated' : 'larger than recorded'}: ${formatBytes(size)}, expected ${formatBytes(sidecar.archive.size)}`);
     }
     if (!options.entries) {
-      // Nothing runs beside the hash here (restore's check): no worker to start.
-      const { sha256 } = await hashArchive(archive, options.onBytes, false);
+      // Nothing runs beside the hash here: a worker only when the caller has work for this thread.
+      const { sha256 } = await hashArchive(archive, options.onBytes, options.worker ?? false);
       if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
       checks.push('archive');
     } else {

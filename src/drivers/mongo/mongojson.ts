@@ -51,6 +51,10 @@ export const mongoJsonDriver: Driver<MongoJsonOptions> = {
   optionsSchema,
   pathKeys: [],
 
+  async prepare() {
+    await import('mongodb');
+  },
+
   check(options) {
     const problems = checkMongoUri(options.uri);
     if (problems.length === 0 && !options.database && !parseMongoUri(options.uri)?.database) {

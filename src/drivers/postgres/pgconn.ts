@@ -93,6 +93,9 @@ export function describeConnection(conn: PgConnection): { database?: string; hos
  * Run `fn` with a connected `pg` client; connection failures become OperationErrors. An abort of
  * `signal` ends the connection, which fails whatever is waiting on it.
  */
+/** node-postgres, loaded when a PostgreSQL target first needs a connection (about 0.15 s on Node 20). */
+export const loadPg = () => import('pg');
+
 export async function withClient<T>(
   conn: PgConnection,
   database: string | undefined,
@@ -100,7 +103,7 @@ export async function withClient<T>(
   signal?: AbortSignal,
 ): Promise<T> {
   const sslmode = conn.params.sslmode;
-  const { default: postgres } = await import('pg');
+  const { default: postgres } = await loadPg();
   const client = new postgres.Client({
     ...(conn.host === undefined ? {} : { host: conn.host }),
     ...(conn.port === undefined ? {} : { port: conn.port }),

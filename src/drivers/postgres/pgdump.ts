@@ -27,6 +27,7 @@ import {
   exactTablePattern,
   libpqEnv,
   libpqString,
+  loadPg,
   pgConnection,
   pgPing,
   quoteIdent,
@@ -122,6 +123,11 @@ export const pgDumpDriver: Driver<PgDumpOptions> = {
   withInto: (options, into) => ({ ...options, database: into }),
 
   matchesUnit: (name, unit) => unit.name === name || (!name.includes('.') && unit.name === `public.${name}`),
+
+  // A restore connects before pg_restore starts (to create a database that is gone).
+  async prepare(purpose) {
+    if (purpose === 'restore') await loadPg();
+  },
 
   scratch: () => ({ kind: 'database' }),
   countUnits: (_ctx, options, units) => countTables(options, units),

@@ -69,6 +69,8 @@ export const sqliteDriver: Driver<SqliteOptions> = {
 
   withInto: (options, into, cwd) => ({ ...options, path: path.resolve(cwd, into) }),
 
+  prepare: loadEngine,
+
   /** No tool to install: SQLite is embedded (better-sqlite3). */
   async tools() {
     await loadEngine();
