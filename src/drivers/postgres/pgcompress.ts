@@ -16,7 +16,7 @@
  * valid dump, only uncompressed. A level of 0 does the same.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { type IHasher, createAdler32 } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 import { OperationError, errorMessage } from '../../core/errors.js';
 import { ParallelDeflate } from '../../pipeline/deflate.js';
 import { BLOCK_DATA, COMPRESSION_BYTE, PgCustomReader, type Toc, writeInt } from './pgcustom.js';
@@ -141,7 +141,8 @@ export class PgCustomCompressor extends Transform {
           this.push(op.bytes);
           break;
         case 'start':
-          this.adler ??= await createAdler32();
+          // Loaded on the first data block: other commands do not pay its 30 ms of start-up.
+          this.adler ??= await (await import('hash-wasm')).createAdler32();
           this.adler.init();
           this.chunk(zlibHeader(this.level));
           break;
