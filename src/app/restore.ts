@@ -85,6 +85,9 @@ async function restoreInner(
   started: Date,
   onId: (id: string) => void,
 ): Promise<RestoreResult> {
+  // The driver's client library loads while the backup is found and its archive read and hashed
+  // (between reads). Nothing reaches the database before the archive is checked.
+  if (!options.dryRun) target.driver.prepare?.('restore').catch(() => undefined);
   const resolved = await resolveRef(deps, options.ref, target.name);
   const archive = await resolved.open();
   const held: { base?: OpenBase } = {};
@@ -107,19 +110,17 @@ async function restoreFrom(
   held: { base?: OpenBase },
 ): Promise<RestoreResult> {
   const plain = (await plainArchive(deps, archive, resolved.sidecar, { required: true, what: resolved.sidecar?.id ?? resolved.name, target: target.name }))!;
-  // While a worker hashes the archive, this thread loads the driver's client library. Nothing
-  // reaches the database before the check.
-  if (!options.dryRun) target.driver.prepare?.('restore').catch(() => undefined);
   deps.progress.start(`checking ${resolved.name}`);
+  const checkStarted = performance.now();
   const checked = await checkArchive(archive, resolved.sidecar, {
     entries: resolved.sidecar === undefined,
     onBytes: (n) => deps.progress.bytes(n),
     decrypted: plain === archive ? undefined : plain,
-    worker: !options.dryRun,
   }).finally(() => deps.progress.stop());
   if (!checked.ok || !checked.manifest) {
     throw new VerificationError(`${resolved.name}: ${checked.error}`, { hint: 'Nothing was restored. Pick another backup (backupkit list).' });
   }
+  deps.log.debug({ bytes: archive.size, ms: Math.round(performance.now() - checkStarted) }, `${resolved.name}: archive checked`);
   const manifest = checked.manifest;
   onId(manifest.id);
   refuseForeign(manifest, target, resolved.byPath, options.force);

@@ -12,7 +12,7 @@ import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar, fileSetPro
 import { formatBytes } from '../core/format.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { unsafeFileEntries } from './files.js';
-import { hashStream } from './hash.js';
+import { hashFileRange, hashStream } from './hash.js';
 import { hashFileInWorker } from './hashworker.js';
 import { ZipReader } from './zipreader.js';
 
@@ -34,11 +34,6 @@ export interface CheckOptions {
    * without it is checked by size and SHA-256 alone (`checks: ["archive"]`).
    */
   decrypted?: ArchiveReader | undefined;
-  /**
-   * Without `entries`: hash a local archive in a worker, leaving this thread to work meanwhile
-   * (restore loads the restore's modules), where otherwise it is hashed here.
-   */
-  worker?: boolean;
 }
 
 /** The archive's SHA-256: in a worker for a local file, else as its bytes stream in. */
@@ -59,8 +54,9 @@ export async function checkArchive(archive: ArchiveReader, sidecar: Sidecar | un
       return fail(`archive is ${size < sidecar.archive.size ? 'truncated' : 'larger than recorded'}: ${formatBytes(size)}, expected ${formatBytes(sidecar.archive.size)}`);
     }
     if (!options.entries) {
-      // Nothing runs beside the hash here: a worker only when the caller has work for this thread.
-      const { sha256 } = await hashArchive(archive, options.onBytes, options.worker ?? false);
+      // Nothing runs beside the hash here: no worker to start. A local file is read into reused
+      // buffers, which leaves this thread free between reads (restore loads modules meanwhile).
+      const { sha256 } = archive.localPath ? await hashFileRange(archive.localPath, size, options.onBytes) : await hashArchive(archive, options.onBytes, false);
       if (sha256 !== sidecar.archive.sha256) return fail(`archive checksum mismatch: SHA-256 ${sha256}, expected ${sidecar.archive.sha256}`);
       checks.push('archive');
     } else {
