@@ -140,7 +140,7 @@ export function buildPostgres(pg: PgServer, options: { scale: number; docs: numb
   log('VACUUM ANALYZE');
   psql(pg, 'VACUUM ANALYZE', database);
   const bytes = Number(psql(pg, `SELECT pg_database_size('${database}')`, database));
-  const version = psql(pg, 'SHOW server_version');
+  const version = psql(pg, 'SHOW server_version', database);
   const dumpVersion = execFileSync(pgTool(pg, 'pg_dump'), ['--version'], { encoding: 'utf8' }).trim();
   return { database, scale: options.scale, docs: options.docs, bytes, version, dumpVersion };
 }
