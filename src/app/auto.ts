@@ -9,6 +9,7 @@ import type { TargetConfig } from '../config/load.js';
 import { VerificationError, errorMessage, exitCodeOf, ExitCode, type ExitCodeValue } from '../core/errors.js';
 import { checkArchive } from '../pipeline/verify.js';
 import { lockTarget } from './backup.js';
+import { openBase } from './chain.js';
 import { readCatalog } from './catalog.js';
 import { isRestorable } from '../core/manifest.js';
 import { type AppDeps, beginRun, driverContext, recordRun, selectTargets } from './deps.js';
@@ -82,10 +83,21 @@ async function autoTarget(deps: AppDeps, target: TargetConfig): Promise<AutoResu
             deps.log.warn({ id: sidecar.id, storage: storage.name }, `${target.name}: skipping ${sidecar.id} in ${storage.name}: ${checked.error}`);
             continue;
           }
-          deps.log.info(`${target.name}: empty; restoring ${sidecar.id} from ${storage.name}`);
-          await target.driver.checkTools?.(ctx, target.options, 'restore');
           const parts = { db: true, files: checked.manifest.parts.includes('files') };
-          await applyRestore(deps, target, plain, checked.manifest, target.options, { only: undefined, into: undefined, units: checked.manifest.units, source: checked.manifest.source, flush: false }, parts);
+          // A differential backup whose base is missing or bad is passed over like a bad archive.
+          const base = parts.files && checked.manifest.base !== undefined ? await openBase(deps, checked.manifest).catch((error: unknown) => {
+            if (exitCodeOf(error) !== ExitCode.verification) throw error;
+            deps.log.warn({ id: sidecar.id, base: checked.manifest!.base }, `${target.name}: skipping ${sidecar.id}: ${errorMessage(error)}`);
+            return undefined;
+          }) : undefined;
+          if (parts.files && checked.manifest.base !== undefined && !base) break;
+          try {
+            deps.log.info(`${target.name}: empty; restoring ${sidecar.id} from ${storage.name}`);
+            await target.driver.checkTools?.(ctx, target.options, 'restore');
+            await applyRestore(deps, target, plain, checked.manifest, target.options, { only: undefined, into: undefined, units: checked.manifest.units, source: checked.manifest.source, flush: false }, parts, { base, deleteExtra: false });
+          } finally {
+            await base?.close();
+          }
           return { target: target.name, action: 'restored', id: sidecar.id };
         } finally {
           await archive.close();

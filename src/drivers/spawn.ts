@@ -61,13 +61,13 @@ export function createRunner(log: Logger, redact: (text: string) => string): Pro
       tail = (tail + text).slice(-STDERR_TAIL_BYTES);
       for (const line of text.split('\n')) if (line.trim()) log.debug({ tool: path.basename(spec.command) }, redact(line));
     });
+    child.stdin?.on('error', () => {
+      // The child closed its stdin (it exited or failed): its exit status tells why.
+    });
     if (typeof options.stdin === 'string') child.stdin?.end(options.stdin);
     else if (options.stdin) {
       const input = options.stdin;
       input.once('error', (error) => kill(error));
-      child.stdin?.on('error', () => {
-        // The child closed its stdin (it exited or failed): its exit status tells why.
-      });
       input.pipe(child.stdin!);
     }
 

@@ -35,8 +35,8 @@ export async function acquireLock(storageRoot: string, target: string, command: 
   for (let attempt = 0; attempt < 3; attempt++) {
     // Written in full beside the lock, then linked into place: the lock never exists half-written.
     const temp = `${file}.${process.pid}`;
-    await writeFile(temp, JSON.stringify(info), { mode: 0o600 });
     try {
+      await writeFile(temp, JSON.stringify(info), { mode: 0o600 });
       await link(temp, file);
       return { release: () => rm(file, { force: true }) };
     } catch (error) {

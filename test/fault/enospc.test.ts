@@ -13,6 +13,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Sidecar } from '../../src/core/manifest.js';
 import { LocalStorage } from '../../src/storage/local.js';
 import { runCli, tempDir, writeConfig } from '../support/cli.js';
+import { acquireLock } from '../../src/storage/lock.js';
 import { lockFiles, partialFiles, storageFiles } from '../support/faults.js';
 import { makeSqlite } from '../support/sqlitedb.js';
 
@@ -98,5 +99,25 @@ describe('a full storage filesystem', () => {
     expect(error?.message).toMatch(/no space left/i);
     expect(error?.message).toContain(store);
     expect(storageFiles(store)).toEqual(['filler']);
+  });
+
+  it.skipIf(refused !== undefined)(title('a lock that cannot be written leaves no temporary file, and takes once there is room'), async () => {
+    const dir = tempDir();
+    const store = path.join(dir, 'store');
+    mountSmall(store, '1m');
+    mkdirSync(path.join(store, '.locks'));
+    try {
+      writeFileSync(path.join(store, 'filler'), Buffer.alloc(2 << 20));
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    }
+    const error = await acquireLock(store, 'app', 'backup', new Date()).then(() => undefined, (e: unknown) => e as NodeJS.ErrnoException);
+    expect(error?.code).toBe('ENOSPC');
+    expect(lockFiles(store)).toEqual([]);
+    rmSync(path.join(store, 'filler'));
+    const lock = await acquireLock(store, 'app', 'backup', new Date());
+    expect(lockFiles(store)).toEqual(['app.lock']);
+    await lock.release();
+    expect(lockFiles(store)).toEqual([]);
   });
 });

@@ -321,6 +321,27 @@ describe('S3, clean, copy, verify, encryption', () => {
     expect(treeDifferences(path.join(dir, 'expected'), root)).toEqual([]);
   });
 
+  it('auto passes over a differential backup whose base archive is lost, and restores the newest backup that can be', async () => {
+    const { cli, dir, tree: root, store } = configured({ incremental: { fullEvery: '7d' } });
+    const tree = new Tree(root, 23);
+    tree.create(120, 4, day(0));
+    const first = (await cli('--json', 'backup')).json().backups[0].id;
+    tree.snapshot(path.join(dir, 'first'));
+    tree.change(day(1), { rewrite: 6, add: 2, remove: 2 });
+    const base = (await cli('--json', 'backup', '--full')).json().backups[0].id;
+    tree.change(day(2), { rewrite: 4, add: 1, remove: 1 });
+    const differential = (await cli('--json', 'backup')).json().backups[0].id;
+    expect(new Set([first, base, differential]).size).toBe(3);
+    rmSync(path.join(store, `${base}.zip`));
+    writeFileSync(path.join(dir, 'app.sqlite'), '');
+    rmSync(root, { recursive: true });
+    const auto = await cli('--json', 'auto');
+    expect(auto.code, auto.stderr).toBe(0);
+    expect(auto.json().results).toEqual([{ target: 'app', action: 'restored', id: first }]);
+    expect(auto.stderr).toMatch(new RegExp(`skipping ${differential}: ${differential} is a differential backup and (no copy of )?its base ${base}`));
+    expect(treeDifferences(path.join(dir, 'first'), root)).toEqual([]);
+  });
+
   it('round-trips an encrypted differential backup: the base id in clear, the files restored with the identity', async () => {
     const { dir, cli, configFile, tree: root, store } = configured({ incremental: { fullEvery: '7d' } });
     const key = path.join(dir, 'key.txt');

@@ -1,6 +1,6 @@
 /** Running the built CLI (bin/backupkit.js) as an operator would, in a temp folder. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +38,20 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     // The CLI may exit before it reads its stdin (a usage error): that is not the test's failure.
     child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 110_000);
+    const timeoutMs = options.timeoutMs ?? 110_000;
+    const timer = setTimeout(() => {
+      // Say what the CLI was waiting on, then stop it and the tools it started (in their own groups).
+      const tools = child.pid === undefined ? [] : processesUnder(child.pid);
+      stderr += `\n[runCli: no exit after ${timeoutMs} ms; its child processes: ${tools.map((t) => `${t.pid} ${t.state} ${t.cmdline}`).join('; ') || 'none'}]\n`;
+      for (const tool of tools) {
+        try {
+          process.kill(tool.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.once('error', reject);
     child.once('close', (code, signal) => {
       clearTimeout(timer);
@@ -71,4 +84,21 @@ export function writeConfig(dir: string, config: unknown, name = 'backupkit.conf
   const file = path.join(dir, name);
   writeFileSync(file, JSON.stringify(config, null, 2));
   return file;
+}
+
+/** The live processes whose parent is `pid`: state (R, S, D...) and command line, from /proc. */
+function processesUnder(pid: number): { pid: number; state: string; cmdline: string }[] {
+  const out: { pid: number; state: string; cmdline: string }[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== pid || fields[0] === 'Z') continue;
+      out.push({ pid: Number(entry), state: fields[0]!, cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }

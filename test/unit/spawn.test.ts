@@ -49,6 +49,13 @@ describe('createRunner', () => {
     expect(result).toEqual({ stdout: 'QUIET WORDS', stderr: 'warn\n' });
   });
 
+  it('reports the exit status of a tool that exits without reading the stdin it is given', async () => {
+    const big = 'x'.repeat(8 << 20);
+    const error = await runner.run({ command: '/bin/sh', args: ['-c', 'exit 4'] }, { signal: signal(), stdin: big }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ToolFailedError);
+    expect((error as ToolFailedError).exitCodeOfTool).toBe(4);
+  });
+
   it('reports a failure with the command (secrets masked), its exit code and the tail of its stderr', async () => {
     const failing = runner.run({ command: '/bin/sh', args: ['-c', 'echo "FATAL: password s3cret rejected" >&2; exit 3', 's3cret'] }, { signal: signal() });
     const error = await failing.catch((e: unknown) => e);
