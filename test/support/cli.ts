@@ -55,19 +55,7 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
     child.once('error', reject);
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({
-        code,
-        signal,
-        stdout,
-        stderr,
-        json() {
-          try {
-            return JSON.parse(stdout);
-          } catch {
-            throw new Error(`stdout is not one JSON document:\n${stdout}\nstderr:\n${stderr}`);
-          }
-        },
-      });
+      resolve(cliResult(code, signal, stdout, stderr));
     });
   });
 }
@@ -86,16 +74,35 @@ export function writeConfig(dir: string, config: unknown, name = 'backupkit.conf
   return file;
 }
 
-/** The live processes whose parent is `pid`: state (R, S, D...) and command line, from /proc. */
-function processesUnder(pid: number): { pid: number; state: string; cmdline: string }[] {
-  const out: { pid: number; state: string; cmdline: string }[] = [];
+/** What a finished CLI run gave: exit, output, and stdout as JSON on demand. */
+export function cliResult(code: number | null, signal: NodeJS.Signals | null, stdout: string, stderr: string): CliResult {
+  return {
+    code,
+    signal,
+    stdout,
+    stderr,
+    json() {
+      try {
+        return JSON.parse(stdout);
+      } catch {
+        throw new Error(`stdout is not one JSON document:\n${stdout}\nstderr:\n${stderr}`);
+      }
+    },
+  };
+}
+
+/** The live processes whose parent is `pid`, from /proc: command name, state (R, S, D...) and command line. */
+export function processesUnder(pid: number): { pid: number; name: string; state: string; cmdline: string }[] {
+  const out: { pid: number; name: string; state: string; cmdline: string }[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
       if (Number(fields[1]) !== pid || fields[0] === 'Z') continue;
-      out.push({ pid: Number(entry), state: fields[0]!, cmdline: readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim() });
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      out.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, close), state: fields[0]!, cmdline });
     } catch {
       // gone meanwhile
     }

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
-import { BIN, type CliResult } from './cli.js';
+import { BIN, type CliResult, cliResult, processesUnder } from './cli.js';
 
 /** The preload that kills the CLI at a crash point (crash.mjs). */
 export const CRASH_PRELOAD = fileURLToPath(new URL('./crash.mjs', import.meta.url));
@@ -37,21 +37,7 @@ export function startCli(args: string[], options: { cwd: string; env?: Record<st
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   const done = new Promise<CliResult>((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', (code, signal) =>
-      resolve({
-        code,
-        signal,
-        stdout,
-        stderr,
-        json() {
-          try {
-            return JSON.parse(stdout);
-          } catch {
-            throw new Error(`stdout is not one JSON document:\n${stdout}\nstderr:\n${stderr}`);
-          }
-        },
-      }),
-    );
+    child.once('close', (code, signal) => resolve(cliResult(code, signal, stdout, stderr)));
   });
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -84,20 +70,7 @@ export function alive(pid: number): boolean {
 
 /** The live children of `pid` (by /proc), with their command names. */
 export function childrenOf(pid: number): { pid: number; name: string }[] {
-  const out: { pid: number; name: string }[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const close = stat.lastIndexOf(')');
-    const fields = stat.slice(close + 2).split(' ');
-    if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push({ pid: Number(entry), name: stat.slice(stat.indexOf('(') + 1, close) });
-  }
-  return out;
+  return processesUnder(pid).map(({ pid: child, name }) => ({ pid: child, name }));
 }
 
 /** What a storage folder holds, hidden files included, .locks aside. */

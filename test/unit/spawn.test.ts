@@ -1,5 +1,4 @@
 /** Running the tools: streams in and out, exit codes, missing tools, and stopping a whole process group. */
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
@@ -8,30 +7,11 @@ import type { Logger } from '../../src/core/driver.js';
 import { OperationError, ToolFailedError, ToolMissingError } from '../../src/core/errors.js';
 import { createRunner } from '../../src/drivers/spawn.js';
 import { tempDir } from '../support/cli.js';
+import { alive, until } from '../support/faults.js';
 
 const quiet: Logger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const runner = createRunner(quiet, (t) => t.replaceAll('s3cret', '***'));
 const signal = () => new AbortController().signal;
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie (exited, not yet reaped by its parent) counts as gone.
-  const stat = `/proc/${pid}/stat`;
-  return !existsSync(stat) || !/^\d+ \(.*\) Z/.test(readFileSync(stat, 'utf8'));
-}
-
-async function waitFor(check: () => boolean, ms = 5000): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  return check();
-}
 
 describe('createRunner', () => {
   it('streams stdin through the tool and its stdout back, with the environment it is given beside the inherited one', async () => {
@@ -90,7 +70,7 @@ describe('createRunner', () => {
     controller.abort(reason);
     running.stdout.resume();
     await expect(running.done).rejects.toBe(reason);
-    expect(await waitFor(() => !alive(grandchild))).toBe(true);
+    await until('the tool\'s own child to be stopped', () => !alive(grandchild), 5000);
   });
 
   it('stops the tool when its input fails, and reports the input\'s error', async () => {
