@@ -99,6 +99,7 @@ describe('mysql argv builders', () => {
     expect(mysqldumpArgs(file, { ...options, socket: '/run/s' }).slice(1, 4)).toEqual(['--protocol=SOCKET', '--socket=/run/s', '--user=app']);
     expect(mysqlRestoreArgs(file, { database: 'shop' })).toEqual([
       `--defaults-extra-file=${file}`,
+      '--connect-timeout=15',
       '--default-character-set=utf8mb4',
       '--binary-mode',
       '--max-allowed-packet=1G',
@@ -107,6 +108,7 @@ describe('mysql argv builders', () => {
     ]);
     expect(mysqlQueryArgs(file, { host: 'h', database: 'shop' }, 'SELECT 1').slice(1)).toEqual([
       '--host=h',
+      '--connect-timeout=15',
       '--default-character-set=utf8mb4',
       '--batch',
       '--skip-column-names',

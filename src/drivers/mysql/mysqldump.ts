@@ -166,15 +166,26 @@ export function mysqldumpArgs(defaultsFile: string, options: MysqlDumpOptions, f
   ];
 }
 
+/**
+ * How long the client waits for a server to answer its connection, in seconds (as PostgreSQL's
+ * PGCONNECT_TIMEOUT): without it, a server that accepts and never greets holds a run forever.
+ * mariadb-dump and mysqldump have no such option.
+ */
+const CONNECT_TIMEOUT = '--connect-timeout=15';
+
+/** The client's argv, before the statement options: where and as whom to connect, and for how long to try. */
+function clientArgs(defaultsFile: string, options: MysqlDumpOptions): string[] {
+  return [...connectionArgs(defaultsFile, mysqlConnection(options)), CONNECT_TIMEOUT, '--default-character-set=utf8mb4'];
+}
+
 /** The client's argv to run a dump read on stdin against the target's database. */
 export function mysqlRestoreArgs(defaultsFile: string, options: MysqlDumpOptions): string[] {
-  const conn = mysqlConnection(options);
-  return [...connectionArgs(defaultsFile, conn), '--default-character-set=utf8mb4', '--binary-mode', '--max-allowed-packet=1G', '--', databaseOf(options)];
+  return [...clientArgs(defaultsFile, options), '--binary-mode', '--max-allowed-packet=1G', '--', databaseOf(options)];
 }
 
 /** The client's argv to run one statement, printing tab-separated rows without a header. */
 export function mysqlQueryArgs(defaultsFile: string, options: MysqlDumpOptions, sql: string): string[] {
-  return [...connectionArgs(defaultsFile, mysqlConnection(options)), '--default-character-set=utf8mb4', '--batch', '--skip-column-names', '-e', sql];
+  return [...clientArgs(defaultsFile, options), '--batch', '--skip-column-names', '-e', sql];
 }
 
 export { quoteIdent, quoteString };
@@ -184,7 +195,7 @@ async function withQuery<T>(ctx: DriverContext, options: MysqlDumpOptions, fileN
   const client = requireTool(ctx, CLIENT_TOOLS, INSTALL_HINT);
   return withDefaultsFile(ctx.tempPath(fileName), mysqlConnection(options).password, ctx.env, (file) =>
     fn(async (sql) => {
-      const args = [...connectionArgs(file, mysqlConnection(options)), '--default-character-set=utf8mb4', '--batch', '--skip-column-names'];
+      const args = [...clientArgs(file, options), '--batch', '--skip-column-names'];
       const { stdout } = await ctx.runner.run({ command: client, args }, { signal: ctx.signal, stdin: sql });
       return stdout.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
     }),
