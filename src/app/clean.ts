@@ -4,7 +4,8 @@
  * rule at all is never cleaned (exit 2). A storage that fails (cannot be listed, a delete refused)
  * is a failure of that target in that storage; its other storages are cleaned all the same.
  * Archives go before their sidecars, so an interruption never leaves a listed backup without its archive. Orphans (an archive with no sidecar, older than an
- * hour; a sidecar with no archive) are reported by --dry-run and removed by clean.
+ * hour; a sidecar with no archive) are reported by --dry-run and removed by clean. Deletes are
+ * planned again under the target's lock, from fresh listings.
  */
 import type { TargetConfig } from '../config/load.js';
 import { parseDuration } from '../core/duration.js';
@@ -72,20 +73,27 @@ export async function cleanTargets(deps: AppDeps, names: string[], options: Clea
     try {
       const storages = deps.storages.forTarget(target);
       if (!storages.some((storage) => hasRule(policyFor(target, options.rules, storage)))) throw noRule(target, undefined);
-      const plans: { storage: Storage; plan: StoragePlan }[] = [];
-      for (const storage of storages) {
-        await inStorage(storage, async () => void plans.push({ storage, plan: planStorage(deps, target, storage, await listingOf(storage), options) }));
-      }
-      await keepBasesAcross(deps, target.name, plans, listingOf);
-      for (const { storage, plan } of plans) {
-        result.kept.push(...plan.kept.map((k) => ({ id: k.id, storage: storage.name, reasons: k.reasons })));
-        if (options.dryRun) result.deleted.push(...plan.deleted.map((d) => ({ id: d.id, storage: storage.name, bytes: d.bytes })));
-      }
+      const planAll = async (listed: (storage: Storage) => Promise<StorageListing>) => {
+        const plans: { storage: Storage; plan: StoragePlan }[] = [];
+        for (const storage of storages) {
+          await inStorage(storage, async () => void plans.push({ storage, plan: planStorage(deps, target, storage, await listed(storage), options) }));
+        }
+        await keepBasesAcross(deps, target.name, plans, listed);
+        return plans;
+      };
+      let plans = await planAll(listingOf);
       const toDelete = plans.filter((p) => p.plan.deleted.length > 0);
       if (!options.dryRun && toDelete.length > 0) {
-        const lock = await lockTarget(deps, target, toDelete.map((p) => p.storage), 'clean');
+        const locked = toDelete.map((p) => p.storage);
+        const lock = await lockTarget(deps, target, locked, 'clean');
         try {
-          for (const { storage, plan } of toDelete) {
+          // Planned again from listings taken under the lock: a backup that finished since the
+          // first listing (its sidecar written after its archive) is kept, not taken for an orphan,
+          // and counts for the rules. Deletes happen only in the storages locked.
+          for (const storage of storages) listings.delete(storage);
+          failed.length = 0;
+          plans = await planAll(listingOf);
+          for (const { storage, plan } of plans.filter((p) => locked.includes(p.storage))) {
             await inStorage(storage, async () => {
               for (const item of plan.deleted) {
                 await storage.remove(item.id, item.file);
@@ -97,6 +105,10 @@ export async function cleanTargets(deps: AppDeps, names: string[], options: Clea
         } finally {
           await lock.release();
         }
+      }
+      for (const { storage, plan } of plans) {
+        result.kept.push(...plan.kept.map((k) => ({ id: k.id, storage: storage.name, reasons: k.reasons })));
+        if (options.dryRun) result.deleted.push(...plan.deleted.map((d) => ({ id: d.id, storage: storage.name, bytes: d.bytes })));
       }
       for (const f of failed) result.failures.push({ target: target.name, storage: f.storage, error: errorMessage(f.error), code: exitCodeOf(f.error) });
       const error = failed.length > 0 ? new StorageFailures(failed) : undefined;

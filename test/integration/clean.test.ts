@@ -117,6 +117,33 @@ describe('clean', () => {
     expect(existsSync(path.join(store, 'a_20260110_020000.json'))).toBe(false);
     expect(existsSync(path.join(store, 'a_20260302_010000.zip'))).toBe(true);
   });
+
+  it('plans its deletes again under the lock: a backup that finished since its first listing is kept, not taken for an orphan', async () => {
+    const { deps, store, clock } = await storeWithHistory({ keepLast: 100 });
+    // A backup over an hour long: its archive is old when its sidecar is written.
+    clock.set('2026-03-02T02:00:00Z');
+    const { sidecar } = await backupTarget(deps, getTarget(deps, 'a'), { parts: ['db', 'files'], tags: [], note: null });
+    const archive = path.join(store, `${sidecar.id}.zip`);
+    const started = new Date('2026-03-02T00:30:00Z');
+    utimesSync(archive, started, started);
+    clock.set('2026-03-02T02:00:01Z');
+    // The first listing is taken just before the sidecar lands; the lock is free by the time clean asks.
+    const [storage] = deps.storages.all;
+    const list = storage!.list.bind(storage);
+    let listings = 0;
+    storage!.list = async () => {
+      const listing = await list();
+      if (++listings > 1) return listing;
+      return { ...listing, sidecars: listing.sidecars.filter((s) => s.id !== sidecar.id), sidecarIds: new Set([...listing.sidecarIds].filter((id) => id !== sidecar.id)) };
+    };
+    const cleaned = await cleanTargets(deps, ['a'], { dryRun: false, rules: {} });
+    expect(listings).toBe(2);
+    expect(cleaned.failures).toEqual([]);
+    expect(cleaned.deleted).toEqual([]);
+    expect(cleaned.kept.map((k) => k.id)).toContain(sidecar.id);
+    expect(existsSync(archive)).toBe(true);
+    expect(existsSync(path.join(store, `${sidecar.id}.json`))).toBe(true);
+  });
 });
 
 describe('clean --json with failures', () => {
