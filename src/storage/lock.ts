@@ -1,17 +1,20 @@
 /**
  * Per-target locks: `.locks/<target>.lock`, created exclusively, holding the owner's pid, host and
- * start time. A lock whose owner is gone (same host, pid dead or reused) is stale and taken over;
- * a live one makes the run fail with exit 4.
+ * start time. A lock whose owner is gone (same host and pid namespace, pid dead or reused) is stale
+ * and taken over; a live one makes the run fail with exit 4. Another host's, or another container's
+ * with the same host name, is never judged from here.
  */
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError } from '../core/errors.js';
-import { isProcessAlive, processStartTicks } from './process.js';
+import { isProcessAlive, pidIsOurs, pidSpace, processStartTicks } from './process.js';
 
 interface LockInfo {
   pid: number;
   host: string;
+  /** The boot and pid namespace the pid belongs to (see pidSpace); absent in older locks. */
+  space?: string | null;
   startTicks: string | null;
   command: string;
   since: string;
@@ -28,6 +31,7 @@ export async function acquireLock(storageRoot: string, target: string, command: 
   const info: LockInfo = {
     pid: process.pid,
     host: os.hostname(),
+    space: pidSpace(),
     startTicks: processStartTicks(process.pid) ?? null,
     command,
     since: now.toISOString(),
@@ -49,10 +53,9 @@ export async function acquireLock(storageRoot: string, target: string, command: 
       throw new LockedError(
         `target ${target} is locked by a running ${holder.command} (pid ${holder.pid} on ${holder.host}, since ${holder.since})`,
         {
-          hint:
-            holder.host === os.hostname()
-              ? 'Wait for it to finish.'
-              : `Wait for it to finish; if that host is gone, remove ${file}.`,
+          hint: pidIsOurs(holder)
+            ? 'Wait for it to finish.'
+            : `Wait for it to finish; if that ${holder.host === os.hostname() ? 'process (in another container)' : 'host'} is gone, remove ${file}.`,
         },
       );
     }
@@ -71,7 +74,7 @@ async function readHolder(file: string): Promise<LockInfo | undefined> {
 }
 
 function isLive(holder: LockInfo): boolean {
-  if (holder.host !== os.hostname()) return true;
+  if (!pidIsOurs(holder)) return true;
   if (!isProcessAlive(holder.pid)) return false;
   const ticks = processStartTicks(holder.pid);
   return holder.startTicks === null || ticks === undefined || ticks === holder.startTicks;

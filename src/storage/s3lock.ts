@@ -7,7 +7,7 @@
  *   still notices, unless the two puts and reads interleave within a few milliseconds.
  * - Refreshed every REFRESH_MS while the run lasts (a put conditional on the lock's ETag).
  * - A lock not refreshed for STALE_MS (its owner died or lost the bucket), or held by a dead
- *   process on this very host, is taken over: deleted on the condition that it is still that
+ *   process on this very host (and pid namespace: containers may share a host name), is taken over: deleted on the condition that it is still that
  *   stale lock, then taken as above. Hosts must keep their clocks roughly right (NTP): staleness is
  *   judged from the time the owner wrote into the lock.
  */
@@ -16,7 +16,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { LockedError } from '../core/errors.js';
 import type { Lock } from '../core/storage.js';
-import { isProcessAlive } from './process.js';
+import { isProcessAlive, pidIsOurs, pidSpace } from './process.js';
 import type { S3Storage } from './s3.js';
 import { S3Failure, isMissing, isPreconditionFailed } from './s3errors.js';
 
@@ -27,6 +27,8 @@ interface S3LockInfo {
   token: string;
   pid: number;
   host: string;
+  /** The boot and pid namespace the pid belongs to (see pidSpace); absent in older locks. */
+  space?: string | null;
   command: string;
   since: string;
   refreshed: string;
@@ -35,7 +37,7 @@ interface S3LockInfo {
 export async function acquireS3Lock(storage: S3Storage, target: string, command: string, now: Date, clock: () => Date = () => new Date()): Promise<Lock> {
   const { bucket } = storage.options;
   const key = storage.key(`.locks/${target}.lock`);
-  const info: S3LockInfo = { token: randomUUID(), pid: process.pid, host: os.hostname(), command, since: now.toISOString(), refreshed: now.toISOString() };
+  const info: S3LockInfo = { token: randomUUID(), pid: process.pid, host: os.hostname(), space: pidSpace(), command, since: now.toISOString(), refreshed: now.toISOString() };
 
   const put = async (condition: { IfNoneMatch: string } | { IfMatch: string }): Promise<string | undefined> => {
     try {
@@ -93,7 +95,7 @@ export async function acquireS3Lock(storage: S3Storage, target: string, command:
 }
 
 function isLive(holder: S3LockInfo, now: Date): boolean {
-  if (holder.host === os.hostname() && !isProcessAlive(holder.pid)) return false;
+  if (pidIsOurs(holder) && !isProcessAlive(holder.pid)) return false;
   const refreshed = Date.parse(holder.refreshed);
   return Number.isFinite(refreshed) && now.getTime() - refreshed < STALE_MS;
 }

@@ -30,6 +30,11 @@ storageContract('local folder', async () => {
       const info = { pid: DEAD_PID, host: os.hostname(), startTicks: null, command: 'backup', since: new Date(0).toISOString() };
       writeFileSync(path.join(root, '.locks', `${target}.lock`), JSON.stringify(info));
     },
+    async deadPidLock(target, space) {
+      mkdirSync(path.join(root, '.locks'), { recursive: true });
+      const info = { pid: DEAD_PID, host: os.hostname(), space, startTicks: null, command: 'backup', since: new Date().toISOString() };
+      writeFileSync(path.join(root, '.locks', `${target}.lock`), JSON.stringify(info));
+    },
     async cleanup() {},
   };
 });

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ExitCode, exitCodeOf } from '../../src/core/errors.js';
 import { ARCHIVE_FORMAT, type Sidecar } from '../../src/core/manifest.js';
 import type { ArchiveUpload, Storage } from '../../src/core/storage.js';
+import { pidSpace } from '../../src/storage/process.js';
 
 export interface StorageFixture {
   storage: Storage;
@@ -20,6 +21,8 @@ export interface StorageFixture {
   names(): Promise<string[]>;
   /** Put a lock for `target` that its owner stopped holding (dead pid, or not refreshed). */
   staleLock(target: string): Promise<void>;
+  /** Put a lock for `target`, just written, by a dead pid on this host name in pid space `space`. */
+  deadPidLock(target: string, space: string | null): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -227,6 +230,19 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       const again = await storage.lock('crm', 'clean', now);
       await again.release();
       await fixture.staleLock('crm');
+      const takeover = await storage.lock('crm', 'backup', now);
+      await takeover.release();
+    }));
+
+    it('takes over a dead pid\'s lock only when the pid is of this host and pid namespace, not of another container with the same host name', withStorage(async (fixture) => {
+      const { storage } = fixture;
+      await storage.ensure();
+      const now = new Date();
+      await fixture.deadPidLock('crm', 'another-boot-id pid:[4026531836]');
+      const refused = await storage.lock('crm', 'backup', now).then(() => undefined, (e: unknown) => e);
+      expect(exitCodeOf(refused)).toBe(ExitCode.locked);
+      expect(pidSpace()).not.toBeNull();
+      await fixture.deadPidLock('crm', pidSpace());
       const takeover = await storage.lock('crm', 'backup', now);
       await takeover.release();
     }));
