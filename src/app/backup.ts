@@ -205,6 +205,8 @@ async function writeArchive(
   const writer = new ZipWriter(encrypt ?? sink, target.compressionLevel, (n) => deps.progress.bytes(n), hashInWorker && single.sha256 ? { archiveHash: single.sha256 } : {});
   const onAbort = () => writer.abort(signal.reason as Error);
   signal.addEventListener('abort', onAbort, { once: true });
+  /** The storages where the backup is whole (archive and sidecar). */
+  const landed: string[] = [];
   try {
     const entries: EntryRecord[] = [];
     let units: Unit[] = [];
@@ -266,7 +268,6 @@ async function writeArchive(
       ? encryptedSidecar(manifest, encryption.passphrase !== undefined ? { type: 'age', passphrase: true } : { type: 'age', recipients: encryption.recipients }, { file, ...archive })
       : { ...manifest, archive: { file, ...archive } };
     for (const [name, error] of fanOut?.failures ?? []) failed.push({ storage: name, error });
-    const landed: string[] = [];
     // Each storage commits on its own: archive, then sidecar.
     for (const [storage, upload] of uploads) {
       if (fanOut?.failures.has(storage.name)) continue;
@@ -290,7 +291,15 @@ async function writeArchive(
     writer.abort(error as Error);
     encrypt?.destroy();
     fanOut?.destroy();
-    await Promise.all([...uploads.values()].map((upload) => upload.abort().catch((abortError: unknown) => deps.log.warn(`could not remove a partial archive of ${id}: ${errorMessage(abortError)}`))));
+    // Where the backup landed whole, it is deleted as a backup (archive, then sidecar), so that no
+    // storage is left listing it without its archive; elsewhere the upload is dropped.
+    await Promise.all(
+      [...uploads].map(([storage, upload]) =>
+        (landed.includes(storage.name) ? storage.remove(id, file) : upload.abort()).catch((abortError: unknown) =>
+          deps.log.warn({ storage: storage.name }, `could not remove ${landed.includes(storage.name) ? 'backup' : 'a partial archive of'} ${id} from ${storage.name}: ${errorMessage(abortError)}`),
+        ),
+      ),
+    );
     throw signal.aborted ? signal.reason : error;
   } finally {
     signal.removeEventListener('abort', onAbort);

@@ -146,6 +146,7 @@ export class LocalStorage implements Storage {
     const temp = this.tempPath(id, 'zip');
     const marker = this.tempPath(id, 'commit');
     const stream = new ArchiveFile(temp, { ...options, describeError: (error) => this.describeError(error) });
+    let committed = false;
     return {
       stream,
       ...(options.hashInWorker ? { sha256: () => stream.sha256() } : {}),
@@ -154,14 +155,17 @@ export class LocalStorage implements Storage {
           // Removed by writeSidecar: a run that dies before then leaves an archive its next run removes.
           await writeFile(marker, '', { mode: 0o600 });
           await rename(temp, this.archivePath(file));
+          committed = true;
           await fsyncPath(this.root);
         } catch (error) {
           throw this.describeError(error as Error);
         }
       },
+      // Before the sidecar, a committed archive is this upload's too (the marker goes last).
       abort: async () => {
         stream.destroy();
         await rm(temp, { force: true });
+        if (committed) await rm(this.archivePath(file), { force: true });
         await rm(marker, { force: true });
       },
     };

@@ -293,6 +293,8 @@ class S3ArchiveUpload implements ArchiveUpload {
   private readonly done: Promise<unknown>;
   private completed = false;
   private failure: Error | undefined;
+  /** The callback of a write waiting for the body to drain: called once, by a drain or by the failure. */
+  private waiting: ((error?: Error) => void) | undefined;
 
   constructor(
     private readonly storage: S3Storage,
@@ -313,6 +315,7 @@ class S3ArchiveUpload implements ArchiveUpload {
       (error: unknown) => {
         this.failure = new S3Failure(storage.name, bucket, key, 'upload', error);
         this.body.destroy();
+        this.release(this.failure);
         throw this.failure;
       },
     );
@@ -326,20 +329,20 @@ class S3ArchiveUpload implements ArchiveUpload {
       write(chunk: Buffer, _encoding, callback) {
         if (upload.failure) return callback(upload.failure);
         if (body.write(Buffer.from(chunk))) return callback();
-        const settle = (error?: Error) => {
-          body.off('drain', onDrain);
-          upload.done.catch(() => undefined);
-          callback(error);
-        };
-        const onDrain = () => settle();
-        body.once('drain', onDrain);
-        upload.done.then(undefined, (error: Error) => settle(error));
+        upload.waiting = callback;
+        body.once('drain', () => upload.release());
       },
       final(callback) {
         body.end();
         upload.done.then(() => callback(), callback);
       },
     });
+  }
+
+  private release(error?: Error): void {
+    const callback = this.waiting;
+    this.waiting = undefined;
+    callback?.(error);
   }
 
   async commit(): Promise<void> {

@@ -214,6 +214,8 @@ describe('S3 storage, through the CLI', () => {
       expect(doc.failures).toHaveLength(1);
       expect(doc.failures[0].error).toMatch(/^storage offsite: /);
       expect(doc.failures[0].error).toContain(`s3://${server.bucket}/${prefix}`);
+      // The failure reaches the archive's writer once, with the storage's own error.
+      expect(backup.stderr).not.toMatch(/multiple times|ERR_MULTIPLE_CALLBACK/);
       expect(readdirSync(store).filter((n) => !n.startsWith('.') && n !== 'history.jsonl')).toEqual([`${doc.backups[0].id}.json`, `${doc.backups[0].id}.zip`]);
       expect(await keys()).toEqual([]);
       expect(await server.openUploads(prefix)).toEqual([]);
