@@ -95,7 +95,11 @@ export async function verifyBackups(
       }
     } catch (error) {
       await recordRun(deps, { command: 'verify', target: item.target, id: item.id, started, error });
-      throw error;
+      // A storage that fails mid-check (exit 1) fails this copy's check; the others are still checked.
+      if (exitCodeOf(error) !== ExitCode.failed || !storage) throw error;
+      deps.log.error({ id: item.id, storage }, `${item.id} (${storage}): ${errorMessage(error)}`);
+      results.push({ id: item.id, ok: false, checks: [], error: errorMessage(error), storage, code: ExitCode.failed });
+      continue;
     }
     const id = checked.manifest?.id ?? item.id;
     const deep = checked.restore?.status === 'skipped' ? { skipped: checked.restore.reason } : checked.restore?.status === 'failed' && checked.restore.mismatches.length > 0 ? { mismatches: checked.restore.mismatches } : {};

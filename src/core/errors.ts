@@ -101,3 +101,13 @@ function indent(text: string): string {
     .map((line) => `  ${line}`)
     .join('\n');
 }
+
+/**
+ * An error met while reading an archive, as the reader reports it: damage (exit 3), unless it is a
+ * storage that failed to deliver the bytes or an interrupt, which passes through as it is, so a
+ * bucket that drops a connection is not reported as a corrupt backup.
+ */
+export function readFailure(error: unknown, message: string): BackupkitError {
+  if (error instanceof BackupkitError && error.exitCode !== ExitCode.verification) return error;
+  return new VerificationError(message, { cause: error });
+}

@@ -6,7 +6,7 @@
 import { Readable, Transform } from 'node:stream';
 import { createInflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
-import { VerificationError, errorMessage } from '../core/errors.js';
+import { VerificationError, errorMessage, readFailure } from '../core/errors.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { openLocalArchive } from '../storage/local.js';
 import { inflateIndexed, indexFits } from './inflate.js';
@@ -66,7 +66,7 @@ export class ZipReader {
     try {
       archive = await openLocalArchive(file);
     } catch (error) {
-      throw new VerificationError(`${file}: not a readable zip archive (${errorMessage(error)})`, { cause: error });
+      throw readFailure(error, `${file}: not a readable zip archive (${errorMessage(error)})`);
     }
     try {
       return await ZipReader.read(archive, true);
@@ -87,7 +87,7 @@ export class ZipReader {
     try {
       zip = await yauzl.fromRandomAccessReaderPromise(new RangeReader(archive), archive.size, { lazyEntries: true, autoClose: false, validateEntrySizes: true, strictFileNames: true });
     } catch (error) {
-      throw new VerificationError(`${file}: not a readable zip archive (${errorMessage(error)})`, { cause: error });
+      throw readFailure(error, `${file}: not a readable zip archive (${errorMessage(error)})`);
     }
     const raw = new Map<string, yauzl.Entry>();
     const entries = new Map<string, ZipEntryInfo>();
@@ -112,7 +112,7 @@ export class ZipReader {
       if (/invalid relative path|absolute path|invalid characters/.test(message)) {
         throw new VerificationError(`${file}: unsafe entry name, it would land outside its folder (${message})`, { cause: error });
       }
-      throw new VerificationError(`${file}: damaged zip archive (${message})`, { cause: error });
+      throw readFailure(error, `${file}: damaged zip archive (${message})`);
     }
     return new ZipReader(archive, zip, raw, entries, owns);
   }
@@ -130,7 +130,7 @@ export class ZipReader {
     try {
       ({ fileDataStart: start } = await this.zip.readLocalFileHeaderPromise(entry, { minimal: true }));
     } catch (error) {
-      throw new VerificationError(`${this.file}: entry ${name} cannot be read (${errorMessage(error)})`, { cause: error });
+      throw readFailure(error, `${this.file}: entry ${name} cannot be read (${errorMessage(error)})`);
     }
     if (entry.compressionMethod !== 0 && entry.compressionMethod !== 8) {
       throw new VerificationError(`${this.file}: entry ${name} uses compression method ${entry.compressionMethod}; only stored and deflated entries are read`);
@@ -157,7 +157,7 @@ export class ZipReader {
         callback(seen === expected ? null : new VerificationError(`${name}: ${seen} bytes, expected ${expected}`));
       },
     });
-    data.once('error', (error) => counted.destroy(new VerificationError(`${this.file}: entry ${name} cannot be read (${errorMessage(error)})`, { cause: error })));
+    data.once('error', (error) => counted.destroy(readFailure(error, `${this.file}: entry ${name} cannot be read (${errorMessage(error)})`)));
     return data.pipe(counted);
   }
 

@@ -64,6 +64,10 @@ export class S3Storage implements Storage {
   readonly client: S3Client;
 
   constructor(readonly options: S3StorageOptions) {
+    // The SDK's notice that its releases after January 2027 need Node 22 would go to stderr on
+    // every run (and into every cron mail); backupkit's own support is in the README. Set the
+    // variable to "false" to see it.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client({
       region: options.region ?? 'us-east-1',
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),

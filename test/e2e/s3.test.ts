@@ -60,6 +60,8 @@ describe('S3 storage, through the CLI', () => {
     const record = backup.json().backups[0];
     expect(record.storages).toEqual(['local', 'offsite']);
     expect(await keys()).toEqual([`${record.id}.json`, `${record.id}.zip`]);
+    // Nothing but backupkit's own log lines on stderr (cron mails it): no SDK notices.
+    expect(backup.stderr).not.toMatch(/Warning/);
 
     const list = (await cli('--json', 'list')).json();
     expect(list.backups.map((b: { id: string; storages: string[] }) => [b.id, b.storages])).toEqual([[record.id, ['local', 'offsite']]]);
@@ -243,6 +245,36 @@ describe('S3 storage, through the CLI', () => {
     } finally {
       await server.faults.up();
     }
+  });
+
+  it('a bucket that fails its reads: verify says so with exit 1 (not a damaged backup, exit 3), checks the local copy, and restore refuses before touching the data', async (ctx) => {
+    if (!server.canInjectFaults) ctx.skip();
+    const { cli, db, prefix, config } = setup();
+    const backup = await cli('--json', 'backup');
+    expect(backup.code, backup.stderr).toBe(0);
+    const { id } = backup.json().backups[0];
+    const before = sqliteRows(db);
+    writeFileSync(db, 'changed since the backup');
+    server.faults.inject({ method: 'get', match: (r) => r.path.includes(`${prefix}${id}.zip`), count: 1000, action: { status: 500, code: 'InternalError' } });
+    try {
+      const env = { ...s3Env(server), AWS_MAX_ATTEMPTS: '1' };
+      const verify = await runCli(['-c', config, '--json', 'verify'], { cwd: path.dirname(db), env });
+      expect(verify.code, verify.stdout + verify.stderr).toBe(1);
+      const results = verify.json().results.map((r: { storage: string; ok: boolean; error: string | null }) => [r.storage, r.ok, r.error]);
+      expect(results).toEqual([
+        ['local', true, null],
+        ['offsite', false, expect.stringMatching(/^storage offsite: GetObject of s3:\/\/.* failed/)],
+      ]);
+      const restore = await runCli(['-c', config, '--json', '--storage', 'offsite', 'restore', 'app', id, '--yes', '--no-snapshot'], { cwd: path.dirname(db), env });
+      expect(restore.code, restore.stderr).toBe(1);
+      expect(restore.json().error.message).toMatch(/^storage offsite: /);
+      expect(readFileSync(db, 'utf8')).toBe('changed since the backup');
+    } finally {
+      server.faults.clear();
+    }
+    const again = await cli('--json', '--storage', 'offsite', 'restore', 'app', id, '--yes', '--no-snapshot');
+    expect(again.code, again.stderr).toBe(0);
+    expect(sqliteRows(db)).toEqual(before);
   });
 
   it('a bucket that goes away mid-upload, and a run killed mid-upload: the next run aborts what was left open', async (ctx) => {
