@@ -150,7 +150,7 @@ export function resolveConfig(raw: unknown, file: string, options: Omit<LoadOpti
   const secrets = collectSecrets(filled, fills);
 
   const top = topLevelSchema.safeParse(filled, { reportInput: true });
-  if (!top.success) problems.push(...describeIssues(topLevelSchema, top.error.issues));
+  if (!top.success) problems.push(...describeIssues(topLevelSchema, top.error.issues, [], filled));
   // Targets are checked even when something else is wrong, so that one run shows every problem.
   const rawTargets = isPlainObject(filled) && isPlainObject(filled.targets) ? filled.targets : {};
   const defaults = top.success ? top.data.defaults : undefined;
@@ -225,7 +225,7 @@ function resolveTarget(
   const schema = targetSchema(driver);
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) {
-    problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name]));
+    problems.push(...describeIssues(schema as z.ZodType, parsed.error.issues, ['targets', name], raw));
     return undefined;
   }
   const { driver: _driver, files, timeout, compression, retention, bin, storages: _storages, encryption, schedule: _s, verifySchedule: _v, verifyDeep: _d, maxAge: _m, notify: _n, incremental, ...options } = parsed.data as Record<string, unknown> & {

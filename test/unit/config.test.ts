@@ -58,6 +58,24 @@ describe('config', () => {
     ]);
   });
 
+  it('suggests keys inside a storage by its type, and lists that type\'s keys when nothing is close', () => {
+    expect(
+      problems({
+        storages: {
+          local: { type: 'local', pth: './b' },
+          offsite: { type: 's3', bucket: 'backups', regoin: 'eu-west-1' },
+          other: { type: 's3', bucket: 'backups', path: './x' },
+        },
+        targets: {},
+      }),
+    ).toEqual([
+      'storages.local.path: required string is missing',
+      'storages.local.pth: unknown key (did you mean "path"?)',
+      'storages.offsite.regoin: unknown key (did you mean "region"?)',
+      expect.stringMatching(/^storages\.other\.path: unknown key; expected one of: type, bucket, .*region/),
+    ]);
+  });
+
   it('fills environment references, with defaults', () => {
     const config = load({ targets: { crm: { driver: 'pg_dump', url: 'postgres://${PGU:-app}:${PGP}@db/crm', database: '${DB:-crm}' } } }, { PGP: 'pw' });
     expect(config.targets.get('crm')!.options).toMatchObject({ url: 'postgres://app:pw@db/crm', database: 'crm' });
