@@ -205,7 +205,8 @@ async function writeArchive(
   const writer = new ZipWriter(encrypt ?? sink, target.compressionLevel, (n) => deps.progress.bytes(n), hashInWorker && single.sha256 ? { archiveHash: single.sha256 } : {});
   const onAbort = () => writer.abort(signal.reason as Error);
   signal.addEventListener('abort', onAbort, { once: true });
-  /** The storages where the backup is whole (archive and sidecar). */
+  /** The storages where the archive is committed (its sidecar may be in place): cleaned up as a backup. */
+  const committed = new Set<string>();
   const landed: string[] = [];
   try {
     const entries: EntryRecord[] = [];
@@ -273,14 +274,17 @@ async function writeArchive(
       if (fanOut?.failures.has(storage.name)) continue;
       try {
         await upload.commit();
+        committed.add(storage.name);
         await storage.writeSidecar(sidecar);
         landed.push(storage.name);
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         deps.log.error({ target: target.name, storage: storage.name }, `storage ${storage.name} failed to commit backup ${id}: ${errorMessage(error)}`);
         failed.push({ storage: storage.name, error });
-        await upload.abort().catch(() => undefined);
+        // The sidecar (which may have landed before the error) goes first, then the archive.
         await storage.remove(id, file).catch(() => undefined);
+        await upload.abort().catch(() => undefined);
+        committed.delete(storage.name);
       }
     }
     if (landed.length === 0) throw failed[0]!.error;
@@ -291,14 +295,18 @@ async function writeArchive(
     writer.abort(error as Error);
     encrypt?.destroy();
     fanOut?.destroy();
-    // Where the backup landed whole, it is deleted as a backup (archive, then sidecar), so that no
-    // storage is left listing it without its archive; elsewhere the upload is dropped.
+    // Where the archive was committed, the backup is deleted as a backup (the storage takes its
+    // sidecar out of the listing before the archive), so that no storage is left listing it without
+    // its archive; then every upload is dropped.
     await Promise.all(
-      [...uploads].map(([storage, upload]) =>
-        (landed.includes(storage.name) ? storage.remove(id, file) : upload.abort()).catch((abortError: unknown) =>
-          deps.log.warn({ storage: storage.name }, `could not remove ${landed.includes(storage.name) ? 'backup' : 'a partial archive of'} ${id} from ${storage.name}: ${errorMessage(abortError)}`),
-        ),
-      ),
+      [...uploads].map(async ([storage, upload]) => {
+        try {
+          if (committed.has(storage.name)) await storage.remove(id, file);
+          await upload.abort();
+        } catch (cleanupError) {
+          deps.log.warn({ storage: storage.name }, `could not remove ${committed.has(storage.name) ? 'backup' : 'a partial archive of'} ${id} from ${storage.name}: ${errorMessage(cleanupError)}`);
+        }
+      }),
     );
     throw signal.aborted ? signal.reason : error;
   } finally {

@@ -5,7 +5,7 @@
  * every other storage of the config.
  */
 import { type BrokenBase, type HeldCopy, brokenBases } from '../core/chain.js';
-import { ExitCode, VerificationError, errorMessage, exitCodeOf } from '../core/errors.js';
+import { ExitCode, OperationError, VerificationError, errorMessage, exitCodeOf } from '../core/errors.js';
 import type { Manifest, Sidecar } from '../core/manifest.js';
 import type { KeepReason } from '../core/retention.js';
 import type { ArchiveReader, Storage, StorageListing } from '../core/storage.js';
@@ -124,6 +124,7 @@ async function verifyBase(deps: AppDeps, base: string): Promise<{ manifest: Mani
   const copies = await copiesOf(deps, base);
   if (copies.length === 0) return `its base ${base} is missing: no storage holds it (${(await everyStorage(deps)).map((s) => s.name).join(', ')})`;
   const problems: string[] = [];
+  let unreadable: unknown;
   for (const { storage, sidecar } of copies) {
     let raw: ArchiveReader | undefined;
     try {
@@ -134,11 +135,15 @@ async function verifyBase(deps: AppDeps, base: string): Promise<{ manifest: Mani
       if (checked.ok) return { manifest: checked.manifest };
       problems.push(`${storage.name}: ${checked.error}`);
     } catch (error) {
+      if (exitCodeOf(error) === ExitCode.interrupted) throw error;
+      // A storage that cannot deliver the base says nothing of it: another copy may still pass.
+      if (error instanceof OperationError) unreadable ??= error;
       problems.push(`${storage.name}: ${errorMessage(error)}`);
     } finally {
       await raw?.close().catch(() => undefined);
     }
   }
+  if (unreadable) throw new OperationError(`its base ${base} could not be checked (${problems.join('; ')})`, { cause: unreadable });
   return `its base ${base} is bad (${problems.join('; ')})`;
 }
 

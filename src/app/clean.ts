@@ -82,15 +82,22 @@ export async function cleanTargets(deps: AppDeps, names: string[], options: Clea
         return plans;
       };
       let plans = await planAll(listingOf);
+      const reportKept = () => {
+        for (const { storage, plan } of plans) result.kept.push(...plan.kept.map((k) => ({ id: k.id, storage: storage.name, reasons: k.reasons })));
+      };
       const toDelete = plans.filter((p) => p.plan.deleted.length > 0);
       if (!options.dryRun && toDelete.length > 0) {
         const locked = toDelete.map((p) => p.storage);
-        const lock = await lockTarget(deps, target, locked, 'clean');
+        const lock = await lockTarget(deps, target, locked, 'clean').catch((error: unknown) => {
+          reportKept();
+          throw error;
+        });
         try {
-          // Planned again from listings taken under the lock: a backup that finished since the
-          // first listing (its sidecar written after its archive) is kept, not taken for an orphan,
-          // and counts for the rules. Deletes happen only in the storages locked.
-          for (const storage of storages) listings.delete(storage);
+          // The storages with deletes are planned again from listings taken under the lock: a
+          // backup that finished since the first listing (its sidecar written after its archive)
+          // is kept, not taken for an orphan, and counts for the rules. The others keep their
+          // listing, so their plans (and failures) come out as before: nothing to delete there.
+          for (const storage of locked) listings.delete(storage);
           failed.length = 0;
           plans = await planAll(listingOf);
           for (const { storage, plan } of plans.filter((p) => locked.includes(p.storage))) {
@@ -106,10 +113,8 @@ export async function cleanTargets(deps: AppDeps, names: string[], options: Clea
           await lock.release();
         }
       }
-      for (const { storage, plan } of plans) {
-        result.kept.push(...plan.kept.map((k) => ({ id: k.id, storage: storage.name, reasons: k.reasons })));
-        if (options.dryRun) result.deleted.push(...plan.deleted.map((d) => ({ id: d.id, storage: storage.name, bytes: d.bytes })));
-      }
+      reportKept();
+      if (options.dryRun) for (const { storage, plan } of plans) result.deleted.push(...plan.deleted.map((d) => ({ id: d.id, storage: storage.name, bytes: d.bytes })));
       for (const f of failed) result.failures.push({ target: target.name, storage: f.storage, error: errorMessage(f.error), code: exitCodeOf(f.error) });
       const error = failed.length > 0 ? new StorageFailures(failed) : undefined;
       if (!options.dryRun) await recordRun(deps, { command: 'clean', target: target.name, id: null, started, error });

@@ -88,6 +88,7 @@ async function copyOne(deps: AppDeps, sidecar: Sidecar, from: Storage, to: Stora
   const { file, size, sha256 } = sidecar.archive;
   const archive = await from.openArchive(sidecar.id, file);
   const upload = to.createArchive(sidecar.id, file, {});
+  let committed = false;
   try {
     if (archive.size !== size) throw new VerificationError(`${sidecar.id} in ${from.name}: the archive is ${archive.size} bytes, its sidecar says ${size}; not copied`);
     const hash = new HashCounter((n) => deps.progress.bytes(n));
@@ -98,8 +99,12 @@ async function copyOne(deps: AppDeps, sidecar: Sidecar, from: Storage, to: Stora
       throw new VerificationError(`${sidecar.id} in ${from.name}: read ${hash.bytes} bytes with SHA-256 ${digest}, its sidecar says ${size} bytes, ${sha256}; not copied`);
     }
     await upload.commit();
+    committed = true;
     await to.writeSidecar(sidecar);
   } catch (error) {
+    // Once the archive is committed, the sidecar may have landed before the error: the storage
+    // removes it as a backup, sidecar out of the listing first.
+    if (committed) await to.remove(sidecar.id, file).catch(() => undefined);
     await upload.abort().catch(() => undefined);
     throw deps.signal.aborted ? deps.signal.reason : error;
   } finally {

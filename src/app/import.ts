@@ -151,6 +151,7 @@ async function store(deps: AppDeps, archive: ArchiveReader, sidecar: Sidecar, ta
 async function copyInto(deps: AppDeps, archive: ArchiveReader, sidecar: Sidecar, storage: Storage): Promise<void> {
   const { file, size, sha256 } = sidecar.archive;
   const upload = storage.createArchive(sidecar.id, file, {});
+  let committed = false;
   deps.progress.start(`importing ${sidecar.id} into ${storage.name}`, size);
   try {
     const hash = new HashCounter((n) => deps.progress.bytes(n));
@@ -160,8 +161,12 @@ async function copyInto(deps: AppDeps, archive: ArchiveReader, sidecar: Sidecar,
       throw new VerificationError(`${sidecar.id}: the file changed while it was imported (${hash.bytes} bytes, SHA-256 ${digest}); not imported into ${storage.name}`);
     }
     await upload.commit();
+    committed = true;
     await storage.writeSidecar(sidecar);
   } catch (error) {
+    // Once the archive is committed, the sidecar may have landed before the error: the storage
+    // removes it as a backup, sidecar out of the listing first.
+    if (committed) await storage.remove(sidecar.id, file).catch(() => undefined);
     await upload.abort().catch(() => undefined);
     throw deps.signal.aborted ? deps.signal.reason : error;
   } finally {

@@ -2,7 +2,7 @@
  * verify: check archives (every backup in the storages when no refs are given); with `deep`, also
  * restore each into a scratch on its target's server and compare the counts (deepverify.ts).
  */
-import { ExitCode, UsageError, errorMessage, exitCodeOf } from '../core/errors.js';
+import { ExitCode, OperationError, UsageError, errorMessage, exitCodeOf } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { ArchiveReader } from '../core/storage.js';
 import { checkArchive, type CheckName as ArchiveCheck, type CheckResult } from '../pipeline/verify.js';
@@ -95,8 +95,8 @@ export async function verifyBackups(
       }
     } catch (error) {
       await recordRun(deps, { command: 'verify', target: item.target, id: item.id, started, error });
-      // A storage that fails mid-check (exit 1) fails this copy's check; the others are still checked.
-      if (exitCodeOf(error) !== ExitCode.failed || !storage) throw error;
+      // A storage that fails mid-check fails this copy's check (exit 1); the others are still checked.
+      if (!(error instanceof OperationError) || !storage) throw error;
       deps.log.error({ id: item.id, storage }, `${item.id} (${storage}): ${errorMessage(error)}`);
       results.push({ id: item.id, ok: false, checks: [], error: errorMessage(error), storage, code: ExitCode.failed });
       continue;

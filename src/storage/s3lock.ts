@@ -16,12 +16,12 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { LockedError } from '../core/errors.js';
 import type { Lock } from '../core/storage.js';
+import { REFRESH_MS, STALE_MS } from './lock.js';
 import { isProcessAlive, pidIsOurs, pidSpace } from './process.js';
 import type { S3Storage } from './s3.js';
 import { S3Failure, isMissing, isPreconditionFailed } from './s3errors.js';
 
-export const REFRESH_MS = 30_000;
-export const STALE_MS = 150_000;
+export { REFRESH_MS, STALE_MS };
 
 interface S3LockInfo {
   token: string;

@@ -39,8 +39,8 @@ storageContract('S3 bucket', async () => {
       const info = { token: 'someone-else', pid: 1, host: `${os.hostname()}-elsewhere`, command: 'backup', since: old, refreshed: old };
       await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}.locks/${target}.lock`, Body: JSON.stringify(info) }));
     },
-    async deadPidLock(target, space) {
-      const fresh = new Date().toISOString();
+    async deadPidLock(target, space, ageMs = 0) {
+      const fresh = new Date(Date.now() - ageMs).toISOString();
       const info = { token: 'someone-else', pid: 4_194_304 + 17, host: os.hostname(), space, command: 'backup', since: fresh, refreshed: fresh };
       await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: `${prefix}.locks/${target}.lock`, Body: JSON.stringify(info) }));
     },

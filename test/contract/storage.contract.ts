@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ExitCode, exitCodeOf } from '../../src/core/errors.js';
 import { ARCHIVE_FORMAT, type Sidecar } from '../../src/core/manifest.js';
 import type { ArchiveUpload, Storage } from '../../src/core/storage.js';
+import { STALE_MS } from '../../src/storage/lock.js';
 import { pidSpace } from '../../src/storage/process.js';
 
 export interface StorageFixture {
@@ -21,8 +22,8 @@ export interface StorageFixture {
   names(): Promise<string[]>;
   /** Put a lock for `target` that its owner stopped holding (dead pid, or not refreshed). */
   staleLock(target: string): Promise<void>;
-  /** Put a lock for `target`, just written, by a dead pid on this host name in pid space `space`. */
-  deadPidLock(target: string, space: string | null): Promise<void>;
+  /** Put a lock for `target` by a dead pid on this host name in pid space `space`, last refreshed `ageMs` ago. */
+  deadPidLock(target: string, space: string | null, ageMs?: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -234,13 +235,18 @@ export function storageContract(name: string, make: () => Promise<StorageFixture
       await takeover.release();
     }));
 
-    it('takes over a dead pid\'s lock only when the pid is of this host and pid namespace, not of another container with the same host name', withStorage(async (fixture) => {
+    it('takes over a dead pid\'s lock at once only when the pid is of this host and pid namespace; another container\'s (same host name) once it is no longer refreshed', withStorage(async (fixture) => {
       const { storage } = fixture;
       await storage.ensure();
       const now = new Date();
-      await fixture.deadPidLock('crm', 'another-boot-id pid:[4026531836]');
+      const elsewhere = 'another-boot-id pid:[4026531836]';
+      await fixture.deadPidLock('crm', elsewhere);
       const refused = await storage.lock('crm', 'backup', now).then(() => undefined, (e: unknown) => e);
       expect(exitCodeOf(refused)).toBe(ExitCode.locked);
+      // A container restarted since (a new pid namespace) takes its dead run's lock once it is stale.
+      await fixture.deadPidLock('crm', elsewhere, STALE_MS + 5000);
+      const afterRestart = await storage.lock('crm', 'backup', now);
+      await afterRestart.release();
       expect(pidSpace()).not.toBeNull();
       await fixture.deadPidLock('crm', pidSpace());
       const takeover = await storage.lock('crm', 'backup', now);

@@ -1,7 +1,7 @@
 /**
- * A backup stopped while its storages commit one after another: where it had landed whole, it is
- * deleted as a backup (no sidecar left without its archive); where the archive was committed but
- * its sidecar not yet written, the archive goes too.
+ * A backup stopped or failing while its storages commit one after another: where it had landed
+ * whole, it is deleted as a backup (no sidecar left without its archive); where the archive was
+ * committed but its sidecar not yet written, or written and then reported failed, both go.
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -54,5 +54,26 @@ describe('a backup stopped between its storages\' commits', () => {
     expect(contents(path.join(dir, 'first'))).toEqual([]);
     expect(contents(path.join(dir, 'second'))).toEqual([]);
     expect((await first!.list()).sidecars).toEqual([]);
+  });
+
+  it('a sidecar write that fails after its file landed (a failed fsync, say) leaves no listed backup without its archive', async () => {
+    const dir = tempDir();
+    makeSqlite(path.join(dir, 'app.sqlite'), 20);
+    const raw = {
+      storages: { first: { type: 'local', path: './first' }, second: { type: 'local', path: './second' } },
+      targets: { app: { driver: 'sqlite', path: './app.sqlite' } },
+    };
+    const deps = appDeps(writeConfig(dir, raw), raw, testClock('2026-12-07T02:00:00Z'));
+    const [first, second] = deps.storages.all;
+    const writeSidecar = first!.writeSidecar.bind(first);
+    first!.writeSidecar = async (sidecar) => {
+      await writeSidecar(sidecar);
+      throw new Error('fsync: input/output error');
+    };
+    const outcome = await backupTarget(deps, getTarget(deps, 'app'), { parts: ['db'], tags: [], note: null });
+    expect(outcome.storages).toEqual(['second']);
+    expect(outcome.failed.map((f) => f.storage)).toEqual(['first']);
+    expect(contents(path.join(dir, 'first'))).toEqual([]);
+    expect(contents(path.join(dir, 'second'))).toEqual([`${outcome.sidecar.id}.json`, `${outcome.sidecar.id}.zip`]);
   });
 });
