@@ -18,7 +18,7 @@ import { ExitCode, errorMessage, exitCodeOf } from '../core/errors.js';
 import type { Manifest, Unit } from '../core/manifest.js';
 import { SCRATCH_PREFIX, hostTag, isStaleScratch, parseScratchName, scratchName } from '../core/scratch.js';
 import type { ArchiveReader } from '../core/storage.js';
-import { isProcessAlive } from '../storage/process.js';
+import { isProcessAlive, pidSpace } from '../storage/process.js';
 import { type AppDeps, driverContext, withTimeout } from './deps.js';
 import { applyRestore } from './restore.js';
 
@@ -86,7 +86,7 @@ async function makeScratch(deps: AppDeps, target: TargetConfig, plan: { kind: 'd
     await mkdir(dir, { mode: 0o700 });
     return { into: path.join(dir, 'scratch.db'), name: dir, drop: () => rm(dir, { recursive: true, force: true }) };
   }
-  const name = plan.kind === 'alias' ? plan.alias : scratchName(target.name, { host: hostTag(deps.host), pid: process.pid, started: deps.now() }, randomInt(36 ** 4) / 36 ** 4);
+  const name = plan.kind === 'alias' ? plan.alias : scratchName(target.name, { host: ownHostTag(deps), pid: process.pid, started: deps.now() }, randomInt(36 ** 4) / 36 ** 4);
   const drop = async () => {
     const { signal, dispose } = withTimeout(new AbortController().signal, DROP_TIMEOUT_MS, `dropping the scratch ${name}`);
     try {
@@ -98,13 +98,21 @@ async function makeScratch(deps: AppDeps, target: TargetConfig, plan: { kind: 'd
   return { into: name, name, drop };
 }
 
+/**
+ * This process's host tag: the host name and the pid namespace, so that a container sharing its
+ * host name with another never judges the other's scratch by a pid it cannot see.
+ */
+function ownHostTag(deps: Pick<AppDeps, 'host'>): string {
+  return hostTag(`${deps.host}\0${pidSpace() ?? ''}`);
+}
+
 /** Drop the scratch databases dead runs left on the target's server; the state folder's files too. */
 async function removeStale(deps: AppDeps, target: TargetConfig, kind: 'database' | 'file' | 'alias'): Promise<void> {
   const removed = await deps.state.removeLeftovers(target.name);
   if (removed.length > 0) deps.log.info({ files: removed }, `removed ${removed.length} leftover file(s) of an interrupted run`);
   if (kind !== 'database' || !target.driver.listScratch || !target.driver.dropScratch) return;
   const ctx = driverContext(deps, target, deps.signal, target.name);
-  const here = { host: hostTag(deps.host), now: deps.now(), maxAgeMs: Math.max(2 * target.timeoutMs, 60 * 60 * 1000), alive: isProcessAlive };
+  const here = { host: ownHostTag(deps), now: deps.now(), maxAgeMs: Math.max(2 * target.timeoutMs, 60 * 60 * 1000), alive: isProcessAlive };
   try {
     for (const name of await target.driver.listScratch(ctx, target.options, SCRATCH_PREFIX)) {
       const parsed = parseScratchName(name);
