@@ -108,6 +108,11 @@ function indent(text: string): string {
  * bucket that drops a connection is not reported as a corrupt backup.
  */
 export function readFailure(error: unknown, message: string): BackupkitError {
-  if (error instanceof BackupkitError && error.exitCode !== ExitCode.verification) return error;
+  if (saysNothingOfArchive(error)) return error;
   return new VerificationError(message, { cause: error });
+}
+
+/** An error met while reading an archive that is not damage: a storage that failed to deliver the bytes, or an interrupt. */
+export function saysNothingOfArchive(error: unknown): error is BackupkitError {
+  return error instanceof BackupkitError && error.exitCode !== ExitCode.verification;
 }

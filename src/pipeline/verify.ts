@@ -7,7 +7,7 @@
  * A differential backup's entries that name its base are in the base's archive, not this one:
  * they are checked there (app/chain.ts), and only their `base` here.
  */
-import { BackupkitError, ExitCode, errorMessage } from '../core/errors.js';
+import { errorMessage, saysNothingOfArchive } from '../core/errors.js';
 import { ARCHIVE_FORMAT, MANIFEST_ENTRY, type Manifest, type Sidecar, fileSetProblem, isEncrypted, manifestProblem, matchesClear } from '../core/manifest.js';
 import { formatBytes } from '../core/format.js';
 import type { ArchiveReader } from '../core/storage.js';
@@ -93,7 +93,7 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
   try {
     reader = await ZipReader.fromArchive(archive);
   } catch (error) {
-    passThrough(error);
+    if (saysNothingOfArchive(error)) throw error;
     return fail(errorMessage(error));
   }
   try {
@@ -101,7 +101,7 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
     try {
       manifest = JSON.parse(await reader.readText(MANIFEST_ENTRY)) as Manifest;
     } catch (error) {
-      passThrough(error);
+      if (saysNothingOfArchive(error)) throw error;
       return fail(`manifest.json cannot be read: ${errorMessage(error)}`);
     }
     if (manifest?.format !== ARCHIVE_FORMAT) return fail(`unknown archive format ${JSON.stringify(manifest?.format)}`);
@@ -146,7 +146,7 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
         try {
           ({ sha256 } = await hashStream(await reader.open(entry.path), options.onBytes));
         } catch (error) {
-          passThrough(error);
+          if (saysNothingOfArchive(error)) throw error;
           return fail(`entry ${entry.path} cannot be read: ${errorMessage(error)}`, manifest);
         }
         if (sha256 !== entry.sha256) return fail(`entry ${entry.path}: checksum mismatch`, manifest);
@@ -157,11 +157,6 @@ async function checkEntries(archive: ArchiveReader, sidecar: Sidecar | undefined
   } finally {
     reader.close();
   }
-}
-
-/** A storage that failed to deliver the bytes (exit 1), or an interrupt, ends the check as it is: it says nothing of the archive. */
-function passThrough(error: unknown): void {
-  if (error instanceof BackupkitError && error.exitCode !== ExitCode.verification) throw error;
 }
 
 /** JSON with sorted keys, for comparing documents whatever their key order. */
